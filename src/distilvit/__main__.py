@@ -1,0 +1,3 @@
+from distilvit.cli import entry_point
+
+entry_point()

@@ -1,0 +1,173 @@
+"""Dataclass configs: the one source of defaults for the model, generation and the CLI.
+
+Every CLI flag and its help text is derived from these fields (see `distilvit.cli_args`).
+A field's `metadata["help"]` is its help text; `metadata["flag"]` overrides the flag name
+where the seed's CLI used a different one (e.g. `--encoder-model`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# Built-in tiny bases shipped as package data (built by `make tiny-bases`).
+BUILTIN_PREFIX = "builtin:"
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass
+class EncoderConfig:
+    name_or_path: str = field(
+        default="google/siglip-base-patch16-224",
+        metadata=_help("vision tower: Hub id or local path; its image processor is loaded "
+                       "from the same place", flag="--encoder-model"),
+    )
+    unfreeze_last_n_layers: int = field(
+        default=0,
+        metadata=_help("train the last N vision layers (0 = tower fully frozen)",
+                       flag="--unfreeze-vision-layers"),
+    )
+
+
+@dataclass
+class ProjectorConfig:
+    type: Literal["linear", "mlp"] = field(
+        default="mlp", metadata=_help("projector kind", flag="--projection-type"))
+    pixel_shuffle_factor: int = field(
+        default=2,
+        metadata=_help("merge k*k neighbouring patches into one prefix token (1 = off)"),
+    )
+    hidden_size: int = field(
+        default=0, metadata=_help("MLP hidden width (0 = the language model's hidden size)"))
+
+
+@dataclass
+class DecoderConfig:
+    name_or_path: str = field(
+        default="HuggingFaceTB/SmolLM-135M",
+        metadata=_help("causal language model: Hub id or local path", flag="--decoder-model"),
+    )
+
+
+@dataclass
+class LoraConfig:
+    r: int = field(default=16, metadata=_help("LoRA rank (0 = no LoRA, LM frozen)",
+                                              flag="--lora-r"))
+    alpha: int = field(default=32, metadata=_help("LoRA alpha", flag="--lora-alpha"))
+    dropout: float = field(default=0.05, metadata=_help("LoRA dropout", flag="--lora-dropout"))
+    target_modules: str = field(
+        default="auto",
+        metadata=_help("'auto' (attention projections of the architecture), 'all-linear', "
+                       "or comma-separated module names", flag="--lora-targets"),
+    )
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = field(default=30, metadata=_help("longest caption, in tokens"))
+    min_new_tokens: int = field(default=0, metadata=_help("shortest caption, in tokens"))
+    num_beams: int = field(default=1, metadata=_help("beam width (1 = greedy)"))
+    do_sample: bool = field(default=False, metadata=_help("sample instead of greedy/beam"))
+    temperature: float = field(default=1.0, metadata=_help("sampling temperature"))
+    top_k: int = field(default=0, metadata=_help("sample among the k likeliest (0 = off)"))
+    top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass (1 = off)"))
+    repetition_penalty: float = field(default=1.0, metadata=_help("1 = off"))
+    no_repeat_ngram_size: int = field(default=0, metadata=_help("forbid repeated n-grams"))
+    bad_words: tuple[str, ...] = field(
+        default=(), metadata=_help("words never to generate"))
+    seed: int = field(default=0, metadata=_help("random seed for sampling"))
+
+
+@dataclass
+class CaptionerConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    max_length: int = field(
+        default=32, metadata=_help("caption tokens kept in training, EOS included"))
+    separator_token: str = field(
+        default="",
+        metadata=_help("token between image prefix and caption ('' = the tokenizer's BOS, "
+                       "else its EOS)"),
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata=_help("allow model code from the Hub (off: safer)"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaptionerConfig:
+        return _from_dict(cls, data)
+
+
+def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild nested dataclasses; unknown keys are an error, not silently dropped."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        sub = _dataclass_type(fields[name])
+        if sub is not None and isinstance(value, dict):
+            kwargs[name] = _from_dict(sub, value)
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _dataclass_type(f: dataclasses.Field) -> type | None:
+    factory = f.default_factory
+    if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
+        return factory  # type: ignore[return-value]
+    return None
+
+
+def _preset(encoder: str, decoder: str, **projector: Any) -> CaptionerConfig:
+    return CaptionerConfig(
+        encoder=EncoderConfig(name_or_path=encoder),
+        decoder=DecoderConfig(name_or_path=decoder),
+        projector=ProjectorConfig(**projector),
+    )
+
+
+def _tiny() -> CaptionerConfig:
+    cfg = _preset(BUILTIN_PREFIX + "tiny-vision", BUILTIN_PREFIX + "tiny-lm")
+    cfg.lora = LoraConfig(r=8, alpha=16, dropout=0.0)
+    cfg.generation = GenerationConfig(max_new_tokens=24)
+    return cfg
+
+
+# so400m/14 at 384 px has a 27x27 patch grid: k=3 gives 81 tokens (k=2 does not divide it).
+PRESETS: dict[str, Any] = {
+    "base": lambda: _preset("google/siglip-base-patch16-224", "HuggingFaceTB/SmolLM-135M"),
+    "seed-compatible": lambda: _preset(
+        "google/siglip-base-patch16-224", "HuggingFaceTB/SmolLM-135M",
+        type="linear", pixel_shuffle_factor=1),
+    "modern": lambda: _preset("google/siglip2-base-patch16-224", "HuggingFaceTB/SmolLM-360M"),
+    "large": lambda: _preset("google/siglip-so400m-patch14-384", "HuggingFaceTB/SmolLM-1.7B",
+                             pixel_shuffle_factor=3),
+    "tiny": _tiny,
+}
+
+
+def preset(name: str) -> CaptionerConfig:
+    """A fresh config for a named preset (callers may mutate it freely)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+@dataclass
+class InferenceConfig:
+    batch_size: int = field(default=8, metadata=_help("images captioned together"))
+    device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))

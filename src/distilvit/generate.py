@@ -1,0 +1,80 @@
+"""Caption generation: HF `generate` on the prefix embeddings, with the KV cache.
+
+Every prompt in a batch has the same length (N image tokens + separator), so batches need no
+padding and a batch decodes exactly as its images would one by one.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import transformers
+
+from distilvit.config import GenerationConfig
+from distilvit.model.lora import causal_lm
+
+
+def hf_generation_config(gen: GenerationConfig, fmt, tokenizer,
+                         use_cache: bool = True) -> transformers.GenerationConfig:
+    """A complete HF config, so nothing leaks in from a base model's generation_config.json."""
+    sampling = {"temperature": gen.temperature, "top_k": gen.top_k or None,
+                "top_p": gen.top_p} if gen.do_sample else {}
+    return transformers.GenerationConfig(
+        max_new_tokens=gen.max_new_tokens,
+        min_new_tokens=gen.min_new_tokens or None,
+        num_beams=gen.num_beams,
+        do_sample=gen.do_sample,
+        repetition_penalty=gen.repetition_penalty,
+        no_repeat_ngram_size=gen.no_repeat_ngram_size,
+        bad_words_ids=bad_words_ids(tokenizer, gen.bad_words) or None,
+        eos_token_id=fmt.eos_id,
+        pad_token_id=fmt.pad_id,
+        use_cache=use_cache,
+        **sampling,
+    )
+
+
+def bad_words_ids(tokenizer, words: tuple[str, ...]) -> list[list[int]]:
+    """Each word as it tokenizes at a sentence start and after a space."""
+    variants = {tuple(tokenizer(form, add_special_tokens=False)["input_ids"])
+                for word in words for form in (word, " " + word) if word.strip()}
+    return [list(v) for v in sorted(variants) if v]
+
+
+def prompt_embeddings(model, prefix: torch.Tensor) -> torch.Tensor:
+    """[image prefix][separator] as embeddings: [B, N + 1, D]."""
+    sep = torch.tensor([model.format.prompt_ids()], device=prefix.device)
+    sep_embeds = model.embed_tokens(sep).expand(prefix.shape[0], -1, -1)
+    return torch.cat([prefix.to(sep_embeds.dtype), sep_embeds], dim=1)
+
+
+@torch.inference_mode()
+def generate_ids(model, pixel_values: torch.Tensor | None, gen: GenerationConfig,
+                 use_cache: bool = True, image_features: torch.Tensor | None = None,
+                 ) -> torch.Tensor:
+    """New token ids [B, T] (EOS and padding after it included)."""
+    prefix = model.image_prefix(pixel_values, image_features)
+    embeds = prompt_embeddings(model, prefix)
+    mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+    config = hf_generation_config(gen, model.format, model.tokenizer, use_cache)
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        torch.manual_seed(gen.seed)
+        # n-gram rules apply to generated tokens only: the prompt is image embeddings.
+        warnings.filterwarnings("ignore", message=".*no_repeat_ngram_size.*")
+        return causal_lm(model.lm).generate(inputs_embeds=embeds, attention_mask=mask,
+                                            generation_config=config)
+
+
+def decode(model, token_ids: torch.Tensor) -> list[str]:
+    """Text up to the first EOS, special tokens dropped."""
+    texts = []
+    for row in token_ids.tolist():
+        if model.format.eos_id in row:
+            row = row[: row.index(model.format.eos_id)]
+        texts.append(model.tokenizer.decode(row, skip_special_tokens=True).strip())
+    return texts
+
+
+def generate_captions(model, pixel_values: torch.Tensor, gen: GenerationConfig) -> list[str]:
+    return decode(model, generate_ids(model, pixel_values, gen))

@@ -1,0 +1,157 @@
+"""Captioner: projected image features are the language model's prompt (prefix conditioning)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distilvit.config import CaptionerConfig, GenerationConfig
+from distilvit.images import ImageInput, load_image
+from distilvit.model.decoder import backbone, load_language_model, load_tokenizer
+from distilvit.model.encoder import VisionEncoder, load_image_processor, load_vision_tower
+from distilvit.model.loading import resolve
+from distilvit.model.lora import add_lora, causal_lm
+from distilvit.model.projector import Projector, check_grid
+from distilvit.sequence import IGNORE_INDEX, SequenceFormat
+
+
+@dataclass
+class CaptionerOutput:
+    loss: torch.Tensor | None
+    logits: torch.Tensor  # [num_labelled_positions, vocab]: only where labels exist
+
+
+class Captioner(nn.Module):
+    def __init__(self, config: CaptionerConfig, encoder: VisionEncoder, lm: nn.Module,
+                 tokenizer: Any, image_processor: Any):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        lm_size = causal_lm(lm).config.hidden_size
+        self.projector = Projector(config.projector, encoder.hidden_size, lm_size)
+        self.format = SequenceFormat.from_tokenizer(tokenizer, config.max_length,
+                                                    config.separator_token)
+        _check_encoder_grid(encoder, config.projector.pixel_shuffle_factor)
+
+    # ----- construction ---------------------------------------------------------------
+    @classmethod
+    def build(cls, config: CaptionerConfig, base_dir: str | Path | None = None,
+              assets_dir: str | Path | None = None) -> Captioner:
+        """Load the base models named in `config` and add a fresh projector and LoRA.
+
+        `base_dir` resolves relative model paths (merged checkpoints); `assets_dir` holds
+        the saved tokenizer and image processor of a checkpoint (else: the base models').
+        """
+        config = copy.deepcopy(config)  # never mutate the caller's config
+        remote = config.trust_remote_code
+        encoder_path = resolve(config.encoder.name_or_path, base_dir)
+        decoder_path = resolve(config.decoder.name_or_path, base_dir)
+        tower = load_vision_tower(encoder_path, remote)
+        processor = load_image_processor(str(assets_dir or encoder_path), remote)
+        tokenizer = load_tokenizer(str(assets_dir or decoder_path), remote)
+        lm = add_lora(load_language_model(decoder_path, remote), config.lora)
+        return cls(config, VisionEncoder(tower, config.encoder), lm, tokenizer, processor)
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path) -> Captioner:
+        from distilvit.model.checkpoint import load_captioner
+
+        return load_captioner(model_dir)
+
+    def save_pretrained(self, model_dir: str | Path) -> None:
+        from distilvit.model.checkpoint import save_captioner
+
+        save_captioner(self, model_dir)
+
+    # ----- parameters -----------------------------------------------------------------
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        """Projector + LoRA + unfrozen vision layers, by name: what training updates and saves."""
+        unfrozen = {id(p) for m in self.encoder.trainable_modules() for p in m.parameters()}
+        chosen = {}
+        for name, param in self.named_parameters():
+            if (name.startswith("projector.") or ("lora_" in name and name.startswith("lm."))
+                    or id(param) in unfrozen):
+                chosen[name] = param
+        return chosen
+
+    def num_parameters(self) -> tuple[int, int]:
+        """(trainable, total), counting shared tensors once."""
+        total = {id(p): p.numel() for p in self.parameters()}
+        trainable = {id(p): p.numel() for p in self.trainable_parameters().values()}
+        return sum(trainable.values()), sum(total.values())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.projector.parameters()).device
+
+    # ----- forward --------------------------------------------------------------------
+    def image_prefix(self, pixel_values: torch.Tensor | None = None,
+                     image_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Prefix embeddings [B, N, D_lm] from pixels, or from cached encoder features."""
+        if image_features is None:
+            if pixel_values is None:
+                raise ValueError("pass pixel_values or image_features")
+            image_features = self.encoder(pixel_values.to(self.device))
+        proj_dtype = next(self.projector.parameters()).dtype
+        return self.projector(image_features.to(self.device, proj_dtype))
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return causal_lm(self.lm).get_input_embeddings()(input_ids)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                labels: torch.Tensor | None = None, pixel_values: torch.Tensor | None = None,
+                image_features: torch.Tensor | None = None) -> CaptionerOutput:
+        """Caption loss, with LM-head logits computed only at labelled positions."""
+        prefix = self.image_prefix(pixel_values, image_features)
+        hidden = self.hidden_states(prefix, input_ids, attention_mask)
+        text_hidden = hidden[:, prefix.shape[1]:]
+        if labels is None:
+            logits = causal_lm(self.lm).get_output_embeddings()(text_hidden)
+            return CaptionerOutput(None, logits)
+        selected = labels != IGNORE_INDEX
+        logits = causal_lm(self.lm).get_output_embeddings()(text_hidden[selected])
+        loss = F.cross_entropy(logits.float(), labels[selected])
+        return CaptionerOutput(loss, logits)
+
+    def hidden_states(self, prefix: torch.Tensor, input_ids: torch.Tensor,
+                      attention_mask: torch.Tensor) -> torch.Tensor:
+        text = self.embed_tokens(input_ids.to(self.device))
+        embeds = torch.cat([prefix.to(text.dtype), text], dim=1)
+        prefix_mask = torch.ones(prefix.shape[:2], dtype=attention_mask.dtype,
+                                 device=self.device)
+        mask = torch.cat([prefix_mask, attention_mask.to(self.device)], dim=1)
+        out = backbone(causal_lm(self.lm))(inputs_embeds=embeds, attention_mask=mask,
+                                           use_cache=False)
+        return out.last_hidden_state
+
+    # ----- inference ------------------------------------------------------------------
+    def preprocess(self, images: list[ImageInput]) -> torch.Tensor:
+        rgb = [load_image(image) for image in images]
+        return self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+
+    @torch.inference_mode()
+    def caption(self, images: ImageInput | list[ImageInput],
+                generation: GenerationConfig | None = None, **overrides: Any) -> list[str]:
+        """Captions for paths, PIL images or bytes; raises ImageError naming a bad input."""
+        from distilvit.generate import generate_captions
+
+        batch = images if isinstance(images, list) else [images]
+        gen = dataclasses.replace(generation or self.config.generation, **overrides)
+        return generate_captions(self, self.preprocess(batch), gen)
+
+
+def _check_encoder_grid(encoder: VisionEncoder, factor: int) -> None:
+    cfg = encoder.tower.config
+    size, patch = getattr(cfg, "image_size", None), getattr(cfg, "patch_size", None)
+    if isinstance(size, int) and isinstance(patch, int) and patch > 0:
+        check_grid((size // patch) ** 2, factor)

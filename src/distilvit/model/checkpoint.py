@@ -1,0 +1,114 @@
+"""Checkpoint format: config.json + trainable weights (safetensors) + tokenizer + processor.
+
+A checkpoint records the base models by name or path and stores only what training changed
+(projector, LoRA, unfrozen vision layers): megabytes, not the ~1 GB of the bases. `merge`
+writes a self-contained folder instead: LoRA folded into the LM, both bases saved inside.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from distilvit import __version__
+from distilvit.config import CaptionerConfig
+from distilvit.errors import ModelDirError
+from distilvit.model.captioner import Captioner
+from distilvit.model.lora import merge_lora
+from distilvit.runtime import hf_quiet
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def save_captioner(model: Captioner, model_dir: str | Path,
+                   config: CaptionerConfig | None = None,
+                   weights: dict[str, torch.Tensor] | None = None) -> None:
+    out = Path(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = config or model.config
+    if weights is None:
+        weights = {n: p for n, p in model.trainable_parameters().items()}
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in weights.items()}
+    save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+    meta = {"distilvit_format": FORMAT_VERSION, "distilvit_version": __version__,
+            "architecture": "PrefixCaptioner", "captioner": config.to_dict()}
+    (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    model.tokenizer.save_pretrained(out)
+    model.image_processor.save_pretrained(out)
+
+
+def read_config(model_dir: str | Path) -> CaptionerConfig:
+    """The checkpoint's config, or a one-line ModelDirError saying what is wrong."""
+    path = Path(model_dir)
+    if not path.exists():
+        raise ModelDirError(f"{model_dir}: no such model directory")
+    if not path.is_dir():
+        raise ModelDirError(f"{model_dir}: is a file; pass a model directory")
+    config_file = path / CONFIG_FILE
+    if not config_file.is_file():
+        raise ModelDirError(f"{model_dir}: not a distilvit model (no {CONFIG_FILE}); pass a "
+                            "folder written by `distilvit train` or `distilvit merge`")
+    try:
+        meta = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelDirError(f"{config_file}: unreadable JSON ({exc})") from None
+    if not isinstance(meta, dict) or "distilvit_format" not in meta:
+        raise ModelDirError(f"{model_dir}: {CONFIG_FILE} is not a distilvit config (a base "
+                            "model folder? train a captioner on it first)")
+    if meta["distilvit_format"] > FORMAT_VERSION:
+        raise ModelDirError(f"{model_dir}: format {meta['distilvit_format']} is newer than "
+                            f"this distilvit understands ({FORMAT_VERSION}); upgrade distilvit")
+    try:
+        return CaptionerConfig.from_dict(meta["captioner"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelDirError(f"{config_file}: invalid captioner config ({exc})") from None
+
+
+def load_captioner(model_dir: str | Path) -> Captioner:
+    config = read_config(model_dir)
+    weights_file = Path(model_dir) / WEIGHTS_FILE
+    if not weights_file.is_file():
+        raise ModelDirError(f"{model_dir}: {WEIGHTS_FILE} is missing")
+    model = Captioner.build(config, base_dir=model_dir, assets_dir=model_dir)
+    _load_weights(model, load_file(str(weights_file)), weights_file)
+    return model.eval()
+
+
+def _load_weights(model: Captioner, weights: dict[str, torch.Tensor], source: Path) -> None:
+    expected = set(model.trainable_parameters())
+    missing = sorted(expected - set(weights))
+    unexpected = sorted(set(weights) - expected)
+    if missing or unexpected:
+        raise ModelDirError(
+            f"{source}: weights do not match config.json (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}); was the file written by another model?")
+    model.load_state_dict(weights, strict=False)
+
+
+def merge_checkpoint(model_dir: str | Path, output_dir: str | Path) -> Path:
+    """Fold LoRA into the LM and save both bases inside `output_dir` (no download to load)."""
+    model = load_captioner(model_dir)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    merged_lm = merge_lora(model.lm)
+    with hf_quiet():
+        merged_lm.save_pretrained(out / "decoder")
+        model.encoder.tower.save_pretrained(out / "encoder")
+    model.tokenizer.save_pretrained(out / "decoder")
+    model.image_processor.save_pretrained(out / "encoder")
+    config = copy.deepcopy(model.config)
+    config.encoder.name_or_path, config.encoder.unfreeze_last_n_layers = "encoder", 0
+    config.decoder.name_or_path, config.lora.r = "decoder", 0
+    projector = {f"projector.{n}": p for n, p in model.projector.named_parameters()}
+    save_captioner(model, out, config=config, weights=projector)
+    logger.info("merged %s into %s", model_dir, out)
+    return out

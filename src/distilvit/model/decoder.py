@@ -1,0 +1,29 @@
+"""Language model and tokenizer: any AutoModelForCausalLM, by Hub id or local path."""
+
+from __future__ import annotations
+
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from distilvit.model.loading import load_or_explain
+
+
+def load_language_model(path: str, trust_remote_code: bool = False) -> PreTrainedModel:
+    return load_or_explain("language model", path, lambda: AutoModelForCausalLM.from_pretrained(
+        path, trust_remote_code=trust_remote_code, dtype="float32"))
+
+
+def load_tokenizer(path: str, trust_remote_code: bool = False):
+    tokenizer = load_or_explain("tokenizer", path, lambda: AutoTokenizer.from_pretrained(
+        path, trust_remote_code=trust_remote_code))
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"tokenizer at {path!r} has no EOS token; captions cannot end")
+    if tokenizer.pad_token_id is None:
+        # Padding positions are masked by length, never by token value, so EOS is a safe pad.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def backbone(causal_lm: PreTrainedModel) -> nn.Module:
+    """The transformer without its LM head (`model` for Llama-likes, `transformer` for GPT-2)."""
+    return getattr(causal_lm, causal_lm.base_model_prefix)
