@@ -1,0 +1,1 @@
+"""Caption datasets: one schema for every source, a registry, and the synthetic scenes."""
