@@ -1,0 +1,1 @@
+"""Dataset and caption quality: bias term lexicons (`lexicons`), more to come."""
