@@ -28,3 +28,44 @@ lint: ## ruff
 
 bench: ## generation latency at the base architecture (random weights)
 	$(PY) bench/generate_latency.py --json runs/bench/generate_latency.json
+
+# ----- training (see docs/training.md) -----------------------------------------------------
+DATASET ?= shapes
+EPOCHS ?= 3
+SAMPLE ?= 0
+ENCODER ?=
+DECODER ?=
+MAX_LENGTH ?=
+OUT ?= runs/train
+MODEL ?= $(OUT)
+TRAIN_FLAGS = --dataset $(DATASET) --num-train-epochs $(EPOCHS) --sample $(SAMPLE) \
+	--output-dir $(OUT) $(if $(ENCODER),--encoder-model $(ENCODER)) \
+	$(if $(DECODER),--decoder-model $(DECODER)) $(if $(MAX_LENGTH),--max-length $(MAX_LENGTH))
+
+.PHONY: train train-quick train-modern train-large train-all eval tiny-bases
+train: ## train (PRESET=base DATASET=flickr EPOCHS SAMPLE ENCODER DECODER MAX_LENGTH OUT)
+	$(VENV)/bin/distilvit train --preset $(or $(PRESET),base) $(TRAIN_FLAGS)
+
+train-quick: OUT = runs/quick
+train-quick: ## the offline default: tiny preset on shapes, <= 5 min on 2 CPU cores
+	$(VENV)/bin/distilvit train --preset tiny --dataset shapes --output-dir $(OUT) \
+		--max-minutes 4 --num-train-epochs 8
+	$(VENV)/bin/distilvit eval $(OUT) --dataset shapes --split test --blind \
+		--json $(OUT)/blind.json
+
+train-modern: ## modern preset (SigLIP-2 + SmolLM-360M)
+	$(VENV)/bin/distilvit train --preset modern $(TRAIN_FLAGS)
+
+train-large: ## large preset (SigLIP so400m + SmolLM-1.7B)
+	$(VENV)/bin/distilvit train --preset large $(TRAIN_FLAGS)
+
+train-all: DATASET = all
+train-all: ## base preset on every hub dataset
+	$(VENV)/bin/distilvit train --preset base $(TRAIN_FLAGS)
+
+eval: ## score MODEL on DATASET's test split (writes MODEL/metrics.json)
+	$(VENV)/bin/distilvit eval $(MODEL) --dataset $(DATASET) --split test \
+		--json $(MODEL)/metrics.json
+
+tiny-bases: ## rebuild the shipped tiny bases from a seed (tens of minutes)
+	$(PY) -m distilvit.tinybases

@@ -13,6 +13,8 @@ from distilvit.runtime import quiet_hub, setup_logging
 
 # subcommand -> module under distilvit.commands (imported lazily: `--help` stays fast)
 COMMANDS = {
+    "train": "Train a captioner (frozen vision tower, projector, LoRA).",
+    "eval": "Score a model on a dataset split (caption metrics, shapes attributes).",
     "caption": "Caption images with a trained (or merged) model.",
     "merge": "Fold LoRA into the language model; write a self-contained model folder.",
 }

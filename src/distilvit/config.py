@@ -171,3 +171,81 @@ def preset(name: str) -> CaptionerConfig:
 class InferenceConfig:
     batch_size: int = field(default=8, metadata=_help("images captioned together"))
     device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))
+
+
+@dataclass
+class ShapesConfig:
+    """The synthetic `shapes` scenes (see distilvit.data.synthetic)."""
+
+    image_size: int = 64
+    max_objects: int = 3
+    repeat_rate: float = 0.25  # chance an object repeats an earlier kind (so counts occur)
+    captions_per_image: int = 3
+    train_size: int = 20_000
+    validation_size: int = 300
+    test_size: int = 500
+    seed: int = 0
+    rare_shapes: tuple[str, ...] = ()  # skewed frequencies, for the dataset tools
+    rare_colours: tuple[str, ...] = ()
+    rare_rate: float = 0.05  # relative weight of a rare shape or colour
+
+
+@dataclass
+class TrainConfig:
+    """Training run settings; flag names keep the seed's (`--num-train-epochs`, ...)."""
+
+    preset: str = field(default="tiny", metadata=_help("model preset the flags below modify"))
+    dataset: tuple[str, ...] = field(
+        default=("shapes",), metadata=_help("dataset names (see docs/datasets.md)"))
+    dataset_path: str = field(
+        default="", metadata=_help("local copy of the (single) dataset instead of the Hub"))
+    sample: int = field(default=0, metadata=_help("cap every source at N images (0 = all)"))
+    num_train_epochs: float = field(default=3.0, metadata=_help("passes over the training set"))
+    max_steps: int = field(default=0, metadata=_help("stop after N optimizer steps (0 = off)"))
+    max_minutes: float = field(
+        default=0.0, metadata=_help("stop training after this wall time (0 = off)"))
+    batch_size: int = field(default=32, metadata=_help("images per micro-batch"))
+    gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per step"))
+    projection_lr: float = field(default=1e-3, metadata=_help("projector learning rate"))
+    lora_lr: float = field(default=5e-4, metadata=_help("LoRA learning rate"))
+    vision_lr: float = field(default=2e-5, metadata=_help("unfrozen vision layers' rate"))
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay"))
+    warmup_ratio: float = field(default=0.05, metadata=_help("share of steps warming up"))
+    max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping (0 = off)"))
+    precision: Literal["auto", "bf16", "fp32"] = field(
+        default="auto", metadata=_help("'auto' = bf16 autocast where the hardware has it"))
+    eval_every: int = field(default=0, metadata=_help("validate every N steps (0 = per epoch)"))
+    eval_samples: int = field(default=200, metadata=_help("validation images scored"))
+    early_stopping_patience: int = field(
+        default=0, metadata=_help("stop after N validations without improvement (0 = off)"))
+    feature_cache: bool = field(
+        default=True, metadata=_help("encode each image once when the tower is frozen"))
+    cache_dir: str = field(default=".cache/distilvit", metadata=_help("feature cache folder"))
+    clip_loss_weight: float = field(
+        default=0.0, metadata=_help("weight of the CLIP alignment loss (0 = off, no model)"))
+    clip_model: str = field(
+        default="openai/clip-vit-base-patch32",
+        metadata=_help("CLIP/SigLIP model whose text tower the prefix is aligned to"))
+    output_dir: str = field(default="runs/train", metadata=_help("where the model is saved"))
+    resume: bool = field(default=False, metadata=_help("continue from output_dir/checkpoint"))
+    checkpoint_every: int = field(
+        default=200, metadata=_help("save a resumable checkpoint every N steps"))
+    log_every: int = field(default=20, metadata=_help("log metrics every N steps"))
+    seed: int = field(default=0, metadata=_help("seed for data order, init and sampling"))
+    device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))
+    final_eval: bool = field(
+        default=True, metadata=_help("score the saved model on the test split at the end"))
+
+
+@dataclass
+class EvalConfig:
+    dataset: tuple[str, ...] = field(default=("shapes",), metadata=_help("dataset names"))
+    dataset_path: str = field(default="", metadata=_help("local copy of the dataset"))
+    split: str = field(default="test", metadata=_help("split to score"))
+    sample: int = field(default=0, metadata=_help("cap every source at N images (0 = all)"))
+    batch_size: int = field(default=64, metadata=_help("images captioned together"))
+    blind: bool = field(
+        default=False, metadata=_help("zero the image prefix: the no-image baseline"))
+    json: str = field(default="", metadata=_help("write the metrics to this JSON file"))
+    seed: int = field(default=0, metadata=_help("seed of seeded splits"))
+    device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))

@@ -52,9 +52,14 @@ def prompt_embeddings(model, prefix: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def generate_ids(model, pixel_values: torch.Tensor | None, gen: GenerationConfig,
                  use_cache: bool = True, image_features: torch.Tensor | None = None,
-                 ) -> torch.Tensor:
-    """New token ids [B, T] (EOS and padding after it included)."""
+                 blind: bool = False) -> torch.Tensor:
+    """New token ids [B, T] (EOS and padding after it included).
+
+    `blind` zeroes the image prefix: the baseline that shows how much the model uses the image.
+    """
     prefix = model.image_prefix(pixel_values, image_features)
+    if blind:
+        prefix = torch.zeros_like(prefix)
     embeds = prompt_embeddings(model, prefix)
     mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
     config = hf_generation_config(gen, model.format, model.tokenizer, use_cache)

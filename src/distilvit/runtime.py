@@ -65,3 +65,25 @@ def hf_quiet() -> Iterator[None]:
         tf_logging.set_verbosity(verbosity)
         if bars:
             tf_logging.enable_progress_bar()
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bf16 autocast pays off on GPUs with bf16 and on CPUs with bf16 matrix units.
+
+    On this project's 2-core CPUs bf16 matmul measured ~4x fp32 (AMX/AVX512-BF16); CPUs
+    without those units emulate bf16 and get slower, so they keep fp32.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    if requested == "auto":
+        precision = "bf16" if bf16_supported(device) else "fp32"
+        logger.info("precision %s (auto on %s)", precision, device)
+        return precision
+    return requested

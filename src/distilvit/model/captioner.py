@@ -26,6 +26,7 @@ from distilvit.sequence import IGNORE_INDEX, SequenceFormat
 class CaptionerOutput:
     loss: torch.Tensor | None
     logits: torch.Tensor  # [num_labelled_positions, vocab]: only where labels exist
+    prefix: torch.Tensor | None = None  # [B, N, D]: the image prefix (for auxiliary losses)
 
 
 class Captioner(nn.Module):
@@ -117,11 +118,11 @@ class Captioner(nn.Module):
         text_hidden = hidden[:, prefix.shape[1]:]
         if labels is None:
             logits = causal_lm(self.lm).get_output_embeddings()(text_hidden)
-            return CaptionerOutput(None, logits)
+            return CaptionerOutput(None, logits, prefix)
         selected = labels != IGNORE_INDEX
         logits = causal_lm(self.lm).get_output_embeddings()(text_hidden[selected])
         loss = F.cross_entropy(logits.float(), labels[selected])
-        return CaptionerOutput(loss, logits)
+        return CaptionerOutput(loss, logits, prefix)
 
     def hidden_states(self, prefix: torch.Tensor, input_ids: torch.Tensor,
                       attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,152 @@
+"""Training throughput at the `base` architecture (random weights): original design vs ours.
+
+(a) original: linear projector over all 196 patches, the vision encoder run every step,
+    LM-head logits over the whole sequence, fp32;
+(b) ours: pixel-shuffle k=2 (49 tokens) + MLP, features read from the frozen-feature cache,
+    logits only at caption positions, bf16 autocast where the hardware has it.
+Batch 8, captions of 32 tokens. Each design runs in its own process so its peak RSS is its
+own. Also measured: epoch 2 / epoch 1 speed with the cache (epoch 1 encodes the images).
+
+    python bench/train_throughput.py [--steps 5] [--device cpu] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from distilvit.bases import random_captioner
+from distilvit.config import TrainConfig, preset
+from distilvit.model.lora import causal_lm
+from distilvit.runtime import resolve_precision
+from distilvit.sequence import IGNORE_INDEX
+from distilvit.train.loop import autocast_for
+from distilvit.train.optim import build_optimizer
+
+BATCH, CAPTION_TOKENS = 8, 32
+
+
+def _text(model):
+    ids = torch.randint(1, 300, (BATCH, CAPTION_TOKENS - 1)).tolist()
+    return model.format.encode_ids(ids)
+
+
+def original_loss(model, pixels, text) -> torch.Tensor:
+    """Encoder every step, logits at every position (prefix included), then the loss."""
+    prefix = model.image_prefix(pixel_values=pixels)
+    embeds = torch.cat([prefix, model.embed_tokens(text.input_ids)], dim=1)
+    mask = torch.cat([torch.ones(prefix.shape[:2], dtype=torch.long), text.attention_mask], 1)
+    logits = causal_lm(model.lm)(inputs_embeds=embeds, attention_mask=mask).logits
+    text_logits = logits[:, prefix.shape[1]:]
+    return F.cross_entropy(text_logits.reshape(-1, text_logits.shape[-1]).float(),
+                           text.labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def run_design(design: str, steps: int, device: str) -> dict:
+    torch.manual_seed(0)
+    name = "seed-compatible" if design == "original" else "base"
+    model = random_captioner(preset(name)).to(device).train()
+    precision = "fp32" if design == "original" else resolve_precision("auto", model.device)
+    optimizer = build_optimizer(model, TrainConfig())
+    pixels, text = torch.randn(BATCH, 3, 224, 224), _text(model)
+    features = model.encoder(pixels).detach().half() if design == "ours" else None
+
+    def step():
+        with autocast_for(model, precision):
+            if design == "original":
+                loss = original_loss(model, pixels, text)
+            else:
+                loss = model(text.input_ids, text.attention_mask, text.labels,
+                             image_features=features.float()).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = time.perf_counter() - start
+    return {"design": design, "precision": precision, "steps": steps,
+            "samples_per_s": steps * BATCH / seconds, "step_s": seconds / steps,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+
+
+def epoch_speedup(steps: int) -> dict:
+    """Epoch 1 (encode into the cache + train) against epoch 2 (cache hit + train)."""
+    from distilvit.config import TrainConfig as TC
+    from distilvit.data.features import DataSpec, load_split
+    from distilvit.train.loop import Trainer
+
+    model = random_captioner(preset("base"))
+    precision = resolve_precision("auto", model.device)
+    spec = DataSpec(datasets=("shapes",), split="train", sample=steps * BATCH)
+    times = []
+    with tempfile.TemporaryDirectory() as cache:
+        for epoch in range(2):
+            start = time.perf_counter()
+            data = load_split(model, spec, cache, precision)
+            cfg = TC(batch_size=BATCH, num_train_epochs=1, output_dir=f"{cache}/run{epoch}",
+                     checkpoint_every=0, log_every=10**9, precision=precision)
+            trainer = Trainer(model, data, None, cfg, precision)
+            trainer.bar_disable = True
+            trainer.fit()
+            times.append(time.perf_counter() - start)
+    return {"images": steps * BATCH, "epoch1_s": times[0], "epoch2_s": times[1],
+            "epoch2_speedup": times[0] / times[1]}
+
+
+def child(design: str, steps: int, device: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--only", design, "--steps", str(steps),
+                          "--device", device], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--only", choices=["original", "ours", "cache"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.only:
+        row = (epoch_speedup(args.steps) if args.only == "cache"
+               else run_design(args.only, args.steps, args.device))
+        print(json.dumps(row))
+        return row
+    rows = {d: child(d, args.steps, args.device) for d in ("original", "ours")}
+    cache = child("cache", args.steps, args.device)
+    report = {"batch": BATCH, "caption_tokens": CAPTION_TOKENS, "device": args.device,
+              "threads": torch.get_num_threads(), "designs": rows, "cache": cache,
+              "ratio": rows["ours"]["samples_per_s"] / rows["original"]["samples_per_s"]}
+    print_table(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def print_table(report: dict) -> None:
+    print(f"base architecture, random weights, batch {report['batch']}, "
+          f"{report['caption_tokens']} caption tokens, {report['threads']} threads")
+    print(f"{'design':<10}{'precision':>10}{'samples/s':>11}{'s/step':>9}{'peak RSS GB':>13}")
+    for row in report["designs"].values():
+        print(f"{row['design']:<10}{row['precision']:>10}{row['samples_per_s']:>11.2f}"
+              f"{row['step_s']:>9.2f}{row['peak_rss_gb']:>13.2f}")
+    c = report["cache"]
+    print(f"feature cache, {c['images']} images: epoch 1 {c['epoch1_s']:.1f} s, "
+          f"epoch 2 {c['epoch2_s']:.1f} s ({c['epoch2_speedup']:.1f}x)")
+    print(f"ratio (ours / original samples/s): {report['ratio']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""`distilvit train --dataset NAME... --preset P ...`: flags from the config dataclasses."""
+
+from __future__ import annotations
+
+import argparse
+
+from distilvit.cli_args import add_config_args, apply_args
+from distilvit.config import (
+    CaptionerConfig,
+    DecoderConfig,
+    EncoderConfig,
+    EvalConfig,
+    LoraConfig,
+    ProjectorConfig,
+    TrainConfig,
+    preset,
+)
+from distilvit.errors import UsageError
+
+MODEL_SECTIONS = {"encoder": EncoderConfig, "projector": ProjectorConfig,
+                  "decoder": DecoderConfig, "lora": LoraConfig}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_args(parser, TrainConfig, "train", "training")
+    for section, cls in MODEL_SECTIONS.items():
+        add_config_args(parser, cls, section, f"model: {section} (default: the preset's)")
+    add_config_args(parser, CaptionerConfig, "captioner", "model: sequence")
+
+
+def model_config(cfg: TrainConfig, args: argparse.Namespace) -> CaptionerConfig:
+    try:
+        config = preset(cfg.preset)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for section in MODEL_SECTIONS:
+        setattr(config, section, apply_args(getattr(config, section), args, section))
+    return apply_args(config, args, "captioner")
+
+
+def run(args: argparse.Namespace) -> int:
+    from distilvit.commands.eval import evaluate_model, print_report
+    from distilvit.model import Captioner
+    from distilvit.train.run import train
+
+    cfg = apply_args(TrainConfig(), args, "train")
+    summary = train(cfg, model_config(cfg, args))
+    if not summary["is_main"]:
+        return 0  # other ranks of a torchrun job: rank 0 reports
+    print(f"trained {summary['steps']} steps in {summary['seconds']} s "
+          f"(best validation loss {summary['best_val_loss']:.4f}); saved to {cfg.output_dir}")
+    if cfg.final_eval:
+        model = Captioner.from_pretrained(cfg.output_dir)
+        test = EvalConfig(dataset=cfg.dataset, dataset_path=cfg.dataset_path, split="test",
+                          sample=cfg.sample, seed=cfg.seed)
+        metrics, predictions, data = evaluate_model(model, test)
+        print_report(metrics, predictions, data, "test split:")
+    return 0

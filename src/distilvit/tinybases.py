@@ -1,0 +1,218 @@
+"""Build the tiny pretrained bases shipped as package data (`make tiny-bases`).
+
+Nothing can be downloaded here, yet the real recipe (frozen pretrained encoder + projector +
+LoRA on a pretrained LM) needs pretrained bases. This builds them from the synthetic scenes:
+
+- a byte-level BPE tokenizer trained on scene captions;
+- a tiny SigLIP-architecture vision tower, pretrained with the sigmoid contrastive loss of
+  SigLIP (Zhai et al. 2023, eq. 1) against a tiny SigLIP text tower that reads a dense
+  description of the scene (each object with its grid cell);
+- a tiny Llama-architecture LM pretrained on scene captions (next-token prediction).
+
+Everything is seeded; the same seed and config rebuild the same files on the same software.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import transformers
+from tqdm import tqdm
+
+from distilvit import bases
+from distilvit.config import ShapesConfig
+from distilvit.data.synthetic import TEMPLATES, caption, draw_scene, scene_for
+from distilvit.model.loading import builtin_dir
+from distilvit.runtime import hf_quiet, seed_everything
+from distilvit.train.optim import warmup_cosine
+
+logger = logging.getLogger(__name__)
+CELLS = ("top left", "top", "top right", "left", "centre", "right", "bottom left", "bottom",
+         "bottom right")
+
+
+@dataclass
+class TinyBasesConfig:
+    seed: int = 0
+    images: int = 20_000  # shapes train scenes used for pretraining
+    vocab_size: int = 384
+    image_size: int = 64
+    patch_size: int = 8
+    vision_hidden: int = 96
+    vision_layers: int = 4
+    text_hidden: int = 96
+    text_layers: int = 2
+    text_length: int = 40
+    lm_hidden: int = 128
+    lm_layers: int = 4
+    vision_steps: int = 3000
+    vision_batch: int = 128
+    vision_lr: float = 1e-3
+    lm_steps: int = 1500
+    lm_batch: int = 64
+    lm_lr: float = 2e-3
+
+
+def dense_description(objects) -> str:
+    """What the contrastive text tower reads: every object, with where it is."""
+    return ", ".join(f"{o.size} {o.colour} {o.shape} {CELLS[o.cell]}" for o in objects)
+
+
+def make_corpus(cfg: TinyBasesConfig):
+    """Scenes drawn once: uint8 pixels, dense descriptions, and all-template captions."""
+    shapes = ShapesConfig(seed=cfg.seed, image_size=cfg.image_size)
+    pixels = np.empty((cfg.images, cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
+    dense, captions = [], []
+    for i in tqdm(range(cfg.images), desc="scenes", unit="img", leave=False):
+        objects, attempt = scene_for("train", i, shapes)
+        rng = np.random.default_rng([cfg.seed, 0, i, attempt, 1])
+        pixels[i] = np.asarray(draw_scene(objects, rng, cfg.image_size))
+        dense.append(dense_description(objects))
+        captions.append([caption(objects, t) for t in range(len(TEMPLATES))])
+    return torch.from_numpy(pixels), dense, captions
+
+
+def normalise(pixels_uint8: torch.Tensor) -> torch.Tensor:
+    """[B,H,W,3] uint8 -> [B,3,H,W] in [-1, 1], as SigLIP's processor (mean = std = 0.5)."""
+    return pixels_uint8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def sigmoid_loss(image_emb, text_emb, same_text, scale, bias) -> torch.Tensor:
+    """SigLIP's pairwise loss; pairs with identical texts count as positives, not negatives."""
+    logits = F.normalize(image_emb, dim=-1) @ F.normalize(text_emb, dim=-1).T
+    logits = logits * scale.exp() + bias
+    labels = same_text.float() * 2 - 1
+    return -F.logsigmoid(labels * logits).sum() / len(logits)
+
+
+def pretrain_vision(cfg: TinyBasesConfig, tokenizer, pixels, dense) -> transformers.SiglipModel:
+    vision = transformers.SiglipVisionConfig(
+        hidden_size=cfg.vision_hidden, intermediate_size=cfg.vision_hidden * 4,
+        num_hidden_layers=cfg.vision_layers, num_attention_heads=4,
+        image_size=cfg.image_size, patch_size=cfg.patch_size)
+    text = transformers.SiglipTextConfig(
+        vocab_size=len(tokenizer), hidden_size=cfg.text_hidden,
+        intermediate_size=cfg.text_hidden * 4, num_hidden_layers=cfg.text_layers,
+        num_attention_heads=4, max_position_embeddings=cfg.text_length,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id)
+    model = transformers.SiglipModel(transformers.SiglipConfig(
+        text_config=text.to_dict(), vision_config=vision.to_dict()))
+    ids = tokenizer(dense, padding="max_length", truncation=True, max_length=cfg.text_length,
+                    return_tensors="pt")["input_ids"]
+    text_keys = torch.tensor([hash(d) for d in dense])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.vision_lr, weight_decay=0.05)
+    schedule = warmup_cosine(optimizer, cfg.vision_steps, 0.05)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    bar = tqdm(range(cfg.vision_steps), desc="vision (SigLIP loss)", unit="step")
+    for _ in bar:
+        batch = torch.randint(len(pixels), (cfg.vision_batch,), generator=generator)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            image_emb = model.get_image_features(pixel_values=normalise(pixels[batch]))
+            text_emb = model.get_text_features(input_ids=ids[batch])
+        same = text_keys[batch][:, None] == text_keys[batch][None, :]
+        loss = sigmoid_loss(_pooled(image_emb).float(), _pooled(text_emb).float(), same,
+                            model.logit_scale, model.logit_bias)
+        _step(loss, model, optimizer, schedule)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model
+
+
+def _pooled(output) -> torch.Tensor:
+    """transformers 5 returns an output object from get_*_features; 4.x a tensor."""
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+def pretrain_lm(cfg: TinyBasesConfig, tokenizer, captions) -> transformers.LlamaForCausalLM:
+    config = bases.lm_config("llama", tokenizer, hidden=cfg.lm_hidden, layers=cfg.lm_layers,
+                             heads=4, tie_word_embeddings=True)
+    model = transformers.LlamaForCausalLM(config)
+    flat = [c for group in captions for c in group]
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    encoded = [[bos] + ids + [eos] for ids in
+               tokenizer(flat, add_special_tokens=False)["input_ids"]]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lm_lr, weight_decay=0.01)
+    schedule = warmup_cosine(optimizer, cfg.lm_steps, 0.05)
+    generator = torch.Generator().manual_seed(cfg.seed + 1)
+    bar = tqdm(range(cfg.lm_steps), desc="language model", unit="step")
+    for _ in bar:
+        rows = [encoded[i] for i in torch.randint(len(encoded), (cfg.lm_batch,),
+                                                  generator=generator).tolist()]
+        input_ids, labels = _pad_batch(rows, tokenizer.pad_token_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=input_ids, attention_mask=(labels != -100).long(),
+                         labels=labels).loss
+        _step(loss, model, optimizer, schedule)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model
+
+
+def _pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, rows))
+    input_ids = torch.full((len(rows), width), pad_id)
+    labels = torch.full((len(rows), width), -100)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row)
+        labels[i, : len(row)] = torch.tensor(row)
+    return input_ids, labels
+
+
+def _step(loss, model, optimizer, schedule) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    schedule.step()
+
+
+def build(cfg: TinyBasesConfig, out_dir: Path) -> dict:
+    seed_everything(cfg.seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    start = time.perf_counter()
+    pixels, dense, captions = make_corpus(cfg)
+    texts = dense + [c for group in captions for c in group]
+    tokenizer = bases.train_tokenizer(texts, vocab_size=cfg.vocab_size)
+    lm = pretrain_lm(cfg, tokenizer, captions)
+    siglip = pretrain_vision(cfg, tokenizer, pixels, dense)
+    save(out_dir, siglip, lm, tokenizer, cfg)
+    info = {"config": asdict(cfg), "seconds": round(time.perf_counter() - start, 1),
+            "torch": torch.__version__, "transformers": transformers.__version__}
+    (out_dir / "tiny-bases.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def save(out_dir: Path, siglip, lm, tokenizer, cfg: TinyBasesConfig) -> None:
+    vision_dir, lm_dir = out_dir / "tiny-vision", out_dir / "tiny-lm"
+    with hf_quiet():
+        siglip.vision_model.save_pretrained(vision_dir)  # a SiglipVisionModel
+        lm.save_pretrained(lm_dir)
+    size = {"height": cfg.image_size, "width": cfg.image_size}
+    transformers.SiglipImageProcessorPil(size=size).save_pretrained(vision_dir)
+    tokenizer.save_pretrained(lm_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build the tiny pretrained bases.")
+    parser.add_argument("--out", type=Path, default=builtin_dir(""),
+                        help="folder for tiny-vision/ and tiny-lm/ (default: package assets)")
+    parser.add_argument("--vision-steps", type=int, default=TinyBasesConfig.vision_steps)
+    parser.add_argument("--lm-steps", type=int, default=TinyBasesConfig.lm_steps)
+    parser.add_argument("--images", type=int, default=TinyBasesConfig.images)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    cfg = TinyBasesConfig(vision_steps=args.vision_steps, lm_steps=args.lm_steps,
+                          images=args.images)
+    info = build(cfg, args.out)
+    print(f"tiny bases written to {args.out} in {info['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Training: the loop (no CLI), optimizer and schedule, resumable state, losses."""

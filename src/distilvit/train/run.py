@@ -1,0 +1,66 @@
+"""A training run end to end: model from a preset, data (with the feature cache), fit, test."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from distilvit.config import CaptionerConfig, TrainConfig
+from distilvit.data.features import CaptionData, DataSpec, load_split
+from distilvit.model import Captioner
+from distilvit.model.lora import causal_lm
+from distilvit.runtime import pick_device, resolve_precision, seed_everything
+from distilvit.train.distributed import barrier, device_for, init_world
+from distilvit.train.loop import Trainer
+from distilvit.train.losses import build_clip_loss
+
+logger = logging.getLogger(__name__)
+
+
+def data_spec(cfg: TrainConfig, split: str, sample: int | None = None) -> DataSpec:
+    return DataSpec(datasets=tuple(cfg.dataset), split=split,
+                    sample=cfg.sample if sample is None else sample, seed=cfg.seed,
+                    path=cfg.dataset_path)
+
+
+def prepare(model: Captioner, cfg: TrainConfig, precision: str
+            ) -> tuple[CaptionData, CaptionData]:
+    cache = cfg.cache_dir if cfg.feature_cache else None
+    train = load_split(model, data_spec(cfg, "train"), cache, precision)
+    val = load_split(model, data_spec(cfg, "validation", cfg.eval_samples), cache, precision)
+    if not len(train):
+        raise ValueError(f"no training examples in {', '.join(cfg.dataset)}")
+    logger.info("%d training images, %d validation images", len(train), len(val))
+    return train, val
+
+
+def train(cfg: TrainConfig, model_config: CaptionerConfig) -> dict[str, Any]:
+    """Fit and save the best model to `cfg.output_dir`; returns the run's summary.
+
+    Under torchrun every process runs this; rank 0 fills the feature cache first and alone
+    writes checkpoints and logs.
+    """
+    world = init_world()
+    seed_everything(cfg.seed)
+    device = pick_device(device_for(world, cfg.device))
+    precision = resolve_precision(cfg.precision, device)
+    model = Captioner.build(model_config).to(device)
+    trainable, total = model.num_parameters()
+    logger.info("trainable parameters: %d of %d (%.2f%%)", trainable, total,
+                100 * trainable / total)
+    if not world.is_main:
+        barrier(world)  # wait for rank 0 to fill the feature cache
+    train_data, val_data = prepare(model, cfg, precision)
+    if world.is_main:
+        barrier(world)
+    lm_size = causal_lm(model.lm).config.hidden_size
+    clip_loss = build_clip_loss(cfg.clip_loss_weight, cfg.clip_model, lm_size)
+    if clip_loss is not None:
+        clip_loss.to(device)
+    summary = Trainer(model, train_data, val_data, cfg, precision, clip_loss, world).fit()
+    barrier(world)
+    summary.update({"world_size": world.size, "is_main": world.is_main,
+                    "trainable_parameters": trainable, "total_parameters": total,
+                    "precision": precision, "output_dir": str(Path(cfg.output_dir))})
+    return summary
