@@ -69,3 +69,12 @@ eval: ## score MODEL on DATASET's test split (writes MODEL/metrics.json)
 
 tiny-bases: ## rebuild the shipped tiny bases from a seed (tens of minutes)
 	$(PY) -m distilvit.tinybases
+
+# ----- ONNX export (see docs/onnx-export.md) -----------------------------------------------
+QUANTIZE ?= int8
+# OUT defaults to runs/train above (the training folder); unless given, export beside MODEL.
+EXPORT_OUT = $(if $(filter command line environment,$(origin OUT)),$(OUT),$(MODEL)-onnx)
+
+.PHONY: export
+export: ## ONNX graphs + INT8, checked against torch (MODEL, OUT=MODEL-onnx, QUANTIZE)
+	$(VENV)/bin/distilvit export $(MODEL) --output-dir $(EXPORT_OUT) --quantize $(QUANTIZE)

@@ -17,6 +17,8 @@ COMMANDS = {
     "eval": "Score a model on a dataset split (caption metrics, shapes attributes).",
     "caption": "Caption images with a trained (or merged) model.",
     "merge": "Fold LoRA into the language model; write a self-contained model folder.",
+    "export": "Export to ONNX (fp32 + INT8/fp16), checked against torch with ONNX Runtime.",
+    "push": "Upload a trained or exported folder to the Hugging Face Hub with a model card.",
 }
 
 logger = logging.getLogger("distilvit")

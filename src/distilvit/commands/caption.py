@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from distilvit.cli_args import add_config_args, apply_args
-from distilvit.config import GenerationConfig, InferenceConfig
-from distilvit.errors import ImageError
+from distilvit.config import BackendConfig, GenerationConfig, InferenceConfig
+from distilvit.errors import ImageError, UsageError
 from distilvit.images import image_extensions, load_image
 
 
@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per line: {image, caption} or {image, error}")
     add_config_args(parser, InferenceConfig, "inference", "inference")
+    add_config_args(parser, BackendConfig, "backend", "backend")
     add_config_args(parser, GenerationConfig, "generation", "generation (defaults: the model's)")
 
 
@@ -43,13 +44,32 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
-def run(args: argparse.Namespace) -> int:
+def load_model(model_dir: str, backend: BackendConfig, inference: InferenceConfig):
+    """(model, its generation defaults): ONNX Runtime for an exported folder, else torch."""
+    from distilvit.ort.files import is_exported
+
+    exported = is_exported(model_dir)
+    kind = backend.backend if backend.backend != "auto" else ("onnx" if exported else "torch")
+    if kind == "onnx":
+        from distilvit.ort import OnnxCaptioner
+
+        model = OnnxCaptioner(model_dir, backend.onnx_variant)
+        return model, model.generation
+    if exported:
+        raise UsageError(f"{model_dir}: an ONNX export has no torch weights; caption it with "
+                         "--backend onnx (or leave --backend at auto)")
     from distilvit.model import Captioner
     from distilvit.runtime import pick_device
 
+    model = Captioner.from_pretrained(model_dir).to(pick_device(inference.device))
+    return model, model.config.generation
+
+
+def run(args: argparse.Namespace) -> int:
     inference = apply_args(InferenceConfig(), args, "inference")
-    model = Captioner.from_pretrained(args.model_dir).to(pick_device(inference.device))
-    generation = apply_args(model.config.generation, args, "generation")
+    backend = apply_args(BackendConfig(), args, "backend")
+    model, defaults = load_model(args.model_dir, backend, inference)
+    generation = apply_args(defaults, args, "generation")
     inputs = expand_inputs(args.images)
     show_names = len(inputs) > 1 or len(args.images) > 1
     failed = 0

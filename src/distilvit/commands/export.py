@@ -1,0 +1,59 @@
+"""`distilvit export MODEL_DIR --output-dir OUT [--quantize int8|fp16|none|all] [--no-verify]`."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from distilvit.cli_args import add_config_args, apply_args
+from distilvit.config import ExportConfig
+from distilvit.errors import UsageError
+from distilvit.ort.files import CONFIG_FILE, ONNX_DIR, is_exported
+
+CARRIED_FILES = ("metrics.json",)  # copied from the model folder when present (model cards)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="trained or merged model folder")
+    parser.add_argument("--output-dir", required=True, metavar="OUT",
+                        help="folder for the ONNX graphs and config files (the folder alone "
+                             "is enough to caption)")
+    add_config_args(parser, ExportConfig, "export", "export")
+
+
+def prepare_output(model_dir: Path, out: Path) -> None:
+    """Refuse to overwrite anything but an earlier export; clear that export's graphs."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: is a file; pass a folder as --output-dir")
+    if out.resolve() == model_dir.resolve():
+        raise UsageError(f"{out}: the output folder must differ from the model folder")
+    if (out / CONFIG_FILE).is_file() and not is_exported(out):
+        raise UsageError(f"{out}: holds a {CONFIG_FILE} that is not an ONNX export; refusing "
+                         "to overwrite it (pick another --output-dir)")
+    shutil.rmtree(out / ONNX_DIR, ignore_errors=True)  # no stale variant survives a re-export
+
+
+def run(args: argparse.Namespace) -> int:
+    from distilvit.export.onnx_export import export_captioner
+    from distilvit.export.verify import verify_export
+    from distilvit.model import Captioner
+
+    cfg = apply_args(ExportConfig(), args, "export")
+    model_dir, out = Path(args.model_dir), Path(args.output_dir)
+    model = Captioner.from_pretrained(model_dir)  # checks the folder first
+    prepare_output(model_dir, out)
+    result = export_captioner(model, out, cfg.quantize)
+    for name in CARRIED_FILES:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, out / name)
+    print(f"exported {model_dir} to {out} ({result.prefix_tokens} prefix tokens, "
+          f"{result.shape.family} decoder)")
+    for variant in result.variants:
+        sizes = result.sizes_mb(variant)
+        parts = ", ".join(f"{graph} {mb:.1f}" for graph, mb in sizes.items())
+        print(f"  {variant:<5} {sum(sizes.values()):8.1f} MB  ({parts})")
+    if cfg.verify:
+        for line in verify_export(model, out, cfg).lines():
+            print(line)
+    return 0

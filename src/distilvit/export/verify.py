@@ -1,0 +1,161 @@
+"""Parity of an exported folder with the torch model it came from.
+
+fp32 must match: first-step logits within `tolerance` of torch's and the same greedy tokens
+on every image, else `ParityError` (one line, exit 1). INT8 and fp16 round differently by
+design, so for them the check reports how many greedy captions agree with torch and, when a
+dataset is named, how the test-split metrics move.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from distilvit.config import ExportConfig, GenerationConfig
+from distilvit.errors import DistilvitError
+from distilvit.generate import generate_ids, prompt_embeddings
+from distilvit.images import describe, load_image
+from distilvit.model.lora import causal_lm
+from distilvit.ort.decoding import until_eos
+from distilvit.ort.files import variants_in
+
+REPORT_FILE = "verification.json"
+METRICS_SHOWN = ("attribute_accuracy", "strict_accuracy", "cider", "bleu4")
+
+
+class ParityError(DistilvitError):
+    """The fp32 graphs do not reproduce the torch model."""
+
+
+@dataclass
+class VariantCheck:
+    variant: str
+    max_logit_diff: float  # max |ORT - torch| over the first-step logits of every image
+    agreement: float  # share of images whose greedy tokens equal torch's
+    captions: list[str]
+    metric_change: dict[str, float] = field(default_factory=dict)  # ORT - torch
+
+
+@dataclass
+class Verification:
+    images: list[str]
+    tolerance: float
+    max_pixel_diff: float  # our Pillow preprocessing vs the torch path's image processor
+    torch_captions: list[str]
+    checks: list[VariantCheck]
+    torch_metrics: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"verified on {len(self.images)} images (preprocessing max diff "
+               f"{self.max_pixel_diff:.1e}, logit tolerance {self.tolerance:.0e}):"]
+        for c in self.checks:
+            agree = round(c.agreement * len(self.images))
+            line = (f"  {c.variant:<5} max |logit diff| {c.max_logit_diff:.2e}  greedy captions "
+                    f"equal to torch: {agree}/{len(self.images)}")
+            changes = [f"{k} {v:+.4f}" for k, v in c.metric_change.items()]
+            out.append(line + (f"  metric change: {', '.join(changes)}" if changes else ""))
+        return out
+
+
+def sample_images() -> dict[str, Image.Image]:
+    """Deterministic inputs covering the modes users send: RGB, RGBA, grayscale, non-square."""
+    rng = np.random.default_rng(0)
+    scene = Image.new("RGB", (96, 64), "white")
+    draw = ImageDraw.Draw(scene)
+    draw.ellipse((8, 8, 40, 40), fill="red")
+    draw.rectangle((52, 20, 88, 56), fill="blue")
+    alpha = np.linspace(0, 255, 48 * 48).reshape(48, 48).astype(np.uint8)
+    rgba = np.dstack([rng.integers(0, 256, (48, 48, 3), dtype=np.uint8), alpha])
+    gray = np.tile(np.linspace(0, 255, 40, dtype=np.uint8), (72, 1))
+    return {"<sample rgb 96x64>": scene,
+            "<sample rgba 48x48>": Image.fromarray(rgba, "RGBA"),
+            "<sample grayscale 40x72>": Image.fromarray(gray, "L"),
+            "<sample noise 50x30>": Image.fromarray(
+                rng.integers(0, 256, (30, 50, 3), dtype=np.uint8))}
+
+
+@torch.inference_mode()
+def torch_first_logits(model, pixel_values: torch.Tensor) -> np.ndarray:
+    """Logits of the first caption token [B, V], as the exported decoder computes them."""
+    embeds = prompt_embeddings(model, model.image_prefix(pixel_values))
+    logits = causal_lm(model.lm)(inputs_embeds=embeds, logits_to_keep=1).logits
+    return logits[:, -1].float().cpu().numpy()
+
+
+def verify_export(model, folder: str | Path, cfg: ExportConfig | None = None,
+                  variants: list[str] | None = None) -> Verification:
+    """Compare `variants` (default: all in `folder`) with `model`; ParityError if fp32 differs."""
+    from distilvit.ort.captioner import OnnxCaptioner
+
+    cfg = cfg or ExportConfig()
+    images = ({describe(p): load_image(p) for p in cfg.verify_images} if cfg.verify_images
+              else {name: load_image(image) for name, image in sample_images().items()})
+    names, rgb = list(images), list(images.values())
+    gen = GenerationConfig(max_new_tokens=model.config.generation.max_new_tokens)
+    eos = model.format.eos_id
+    pixels = model.preprocess(rgb)
+    reference = torch_first_logits(model, pixels)
+    torch_ids = [until_eos(r, eos) for r in generate_ids(model, pixels, gen).tolist()]
+    checks, pixel_diff = [], 0.0
+    for variant in variants or variants_in(folder):
+        onnx = OnnxCaptioner(folder, variant)
+        onnx_pixels = onnx.preprocess(rgb)
+        pixel_diff = max(pixel_diff, float(np.abs(onnx_pixels - pixels.numpy()).max()))
+        diff = float(np.abs(onnx.prefill(onnx_pixels)[0] - reference).max())
+        ids = [until_eos(r, eos) for r in onnx.generate_ids(onnx_pixels, gen).tolist()]
+        if variant == "fp32":
+            _check_fp32(folder, names, diff, cfg.tolerance, ids, torch_ids)
+        same = sum(a == b for a, b in zip(ids, torch_ids, strict=True))
+        checks.append(VariantCheck(variant, diff, same / len(names), onnx.decode(ids)))
+    report = Verification(names, cfg.tolerance, pixel_diff,
+                          [model.tokenizer.decode(r, skip_special_tokens=True).strip()
+                           for r in torch_ids], checks)
+    if cfg.verify_dataset:
+        _metric_change(model, folder, cfg, gen, report)
+    (Path(folder) / REPORT_FILE).write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return report
+
+
+def _check_fp32(folder, names: list[str], diff: float, tolerance: float,
+                ids: list[list[int]], torch_ids: list[list[int]]) -> None:
+    if not diff <= tolerance:  # also catches NaN
+        raise ParityError(f"{folder}: fp32 first-step logits differ from torch by {diff:.2e} "
+                          f"(tolerance {tolerance:.0e}); the export is wrong, do not ship it")
+    for name, got, want in zip(names, ids, torch_ids, strict=True):
+        if got != want:
+            step = next((i for i, (a, b) in enumerate(zip(got, want, strict=False))
+                         if a != b),
+                        min(len(got), len(want)))
+            raise ParityError(f"{folder}: fp32 greedy tokens differ from torch on {name} at "
+                              f"step {step} ({got[step:step + 3]} vs {want[step:step + 3]})")
+
+
+def _metric_change(model, folder, cfg: ExportConfig, gen: GenerationConfig,
+                   report: Verification) -> None:
+    """Each variant's test-split metrics minus torch's, on `verify_samples` images."""
+    from distilvit.data.features import DataSpec, load_split
+    from distilvit.eval.evaluate import generate_for, score
+    from distilvit.ort.captioner import OnnxCaptioner
+
+    spec = DataSpec(datasets=(cfg.verify_dataset,), split="test", sample=cfg.verify_samples)
+    data = load_split(model, spec, cache_dir=None)
+    rows = list(range(len(data)))
+    base = score(generate_for(model, data, gen, progress=False), data, rows)
+    report.torch_metrics = _shown(base)
+    for check in report.checks:
+        onnx = OnnxCaptioner(folder, check.variant)
+        predictions = [caption for start in range(0, len(rows), 32)
+                       for caption in onnx.caption(data.images[start:start + 32], gen)]
+        metrics = _shown(score(predictions, data, rows))
+        check.metric_change = {k: metrics[k] - v for k, v in report.torch_metrics.items()
+                               if k in metrics}
+
+
+def _shown(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(metrics[k]) for k in METRICS_SHOWN if metrics.get(k) is not None}

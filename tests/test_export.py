@@ -1,0 +1,225 @@
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from conftest import perturb_trainable
+from distilvit import bases
+from distilvit.cli import main
+from distilvit.config import (
+    CaptionerConfig,
+    DecoderConfig,
+    EncoderConfig,
+    GenerationConfig,
+    preset,
+)
+from distilvit.export.onnx_export import OPSET, export_captioner
+from distilvit.export.verify import ParityError, torch_first_logits, verify_export
+from distilvit.generate import generate_ids
+from distilvit.model import Captioner
+from distilvit.model.loading import builtin_dir
+from distilvit.ort import OnnxCaptioner
+from distilvit.ort.decoding import until_eos
+from distilvit.ort.files import GRAPHS, graph_file
+from distilvit.runtime import hf_quiet
+from export_fixtures import awkward_images, export_once
+
+GREEDY = GenerationConfig(max_new_tokens=10)
+
+
+@pytest.fixture(scope="module")
+def exported(trained_dir, tmp_path_factory):
+    return export_once(trained_dir, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def model(trained_dir):
+    return Captioner.from_pretrained(trained_dir)
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32(exported):
+    return OnnxCaptioner(exported, "fp32")
+
+
+@pytest.fixture()
+def test_images(images, tmp_path):
+    return images + awkward_images(tmp_path)
+
+
+def _ids(rows, eos):
+    return [until_eos(list(r), eos) for r in np.asarray(rows).tolist()]
+
+
+def test_layout_has_every_graph_variant_and_config(exported):
+    for graph in GRAPHS:
+        for variant in ("fp32", "int8", "fp16"):
+            assert (exported / graph_file(graph, variant)).is_file()
+    assert graph_file("decoder_model_merged", "int8") == "onnx/decoder_model_merged_quantized.onnx"
+    config = json.loads((exported / "config.json").read_text())
+    assert config["model_type"] == "llava" and config["text_config"]["model_type"] == "llama"
+    assert config["text_config"]["num_key_value_heads"] == 2
+    generation = json.loads((exported / "generation_config.json").read_text())
+    assert generation["max_new_tokens"] == 30
+    processor = json.loads((exported / "processor_config.json").read_text())
+    assert processor["patch_size"] == 8 * 2 and processor["image_token"] == "<image>"
+    tokenizer = json.loads((exported / "tokenizer.json").read_text())
+    image_tokens = [t for t in tokenizer["added_tokens"] if t["content"] == "<image>"]
+    assert [t["id"] for t in image_tokens] == [config["image_token_index"]]
+    pre = json.loads((exported / "preprocessor_config.json").read_text())
+    assert pre["processor_class"] == "LlavaProcessor"
+
+
+def test_graph_signatures_follow_the_transformers_js_layout(exported):
+    decoder = ort.InferenceSession(str(exported / graph_file("decoder_model_merged", "fp32")))
+    inputs = {i.name: i.shape for i in decoder.get_inputs()}
+    assert list(inputs)[:3] == ["inputs_embeds", "attention_mask", "position_ids"]
+    assert inputs["past_key_values.1.value"] == ["batch_size", 2, "past_sequence_length", 12]
+    outputs = [o.name for o in decoder.get_outputs()]
+    assert outputs == ["logits"] + [f"present.{i}.{k}" for i in range(2) for k in ("key", "value")]
+    vision = ort.InferenceSession(str(exported / graph_file("vision_encoder", "fp32")))
+    assert vision.get_outputs()[0].name == "image_features"
+    assert vision.get_outputs()[0].shape == ["batch_size", 4, 48]
+    embed = ort.InferenceSession(str(exported / graph_file("embed_tokens", "fp32")))
+    assert embed.get_inputs()[0].shape == ["batch_size", "sequence_length"]
+    opsets = {o.domain: o.version for o in onnx.load(
+        str(exported / graph_file("decoder_model_merged", "fp32"))).opset_import}
+    assert opsets[""] == OPSET
+
+
+def test_fp32_greedy_tokens_and_text_equal_torch(model, onnx_fp32, test_images):
+    pixels = model.preprocess(test_images)
+    onnx_pixels = onnx_fp32.preprocess(test_images)
+    assert np.array_equal(onnx_pixels, pixels.numpy())  # preprocessing is bit-identical
+    eos = model.format.eos_id
+    expected = _ids(generate_ids(model, pixels, GREEDY), eos)
+    assert _ids(onnx_fp32.generate_ids(onnx_pixels, GREEDY), eos) == expected
+    assert onnx_fp32.caption(test_images, GREEDY) == model.caption(test_images, GREEDY)
+
+
+def test_first_step_logits_match_torch(model, onnx_fp32, test_images):
+    reference = torch_first_logits(model, model.preprocess(test_images))
+    logits, _ = onnx_fp32.prefill(onnx_fp32.preprocess(test_images))
+    assert np.abs(logits - reference).max() < 1e-4
+
+
+def test_beam_search_equals_torch(model, onnx_fp32, test_images):
+    beams = dataclasses.replace(GREEDY, num_beams=3, max_new_tokens=8)
+    eos = model.format.eos_id
+    expected = _ids(generate_ids(model, model.preprocess(test_images), beams), eos)
+    got = _ids(onnx_fp32.generate_ids(onnx_fp32.preprocess(test_images), beams), eos)
+    assert got == expected
+
+
+@pytest.mark.filterwarnings("ignore:Passing `repetition_penalty`")  # HF: generated tokens only
+@pytest.mark.parametrize("num_beams", [1, 2])
+def test_logits_rules_equal_torch(model, onnx_fp32, images, num_beams):
+    pixels = model.preprocess(images)
+    first = generate_ids(model, pixels, GREEDY)[0, 0].item()
+    rules = dataclasses.replace(GREEDY, num_beams=num_beams, repetition_penalty=1.5,
+                                no_repeat_ngram_size=2, min_new_tokens=6,
+                                bad_words=(model.tokenizer.decode([first]),))
+    eos = model.format.eos_id
+    expected = _ids(generate_ids(model, pixels, rules), eos)
+    assert _ids(onnx_fp32.generate_ids(onnx_fp32.preprocess(images), rules), eos) == expected
+
+
+def test_cached_steps_equal_one_full_pass(onnx_fp32, images):
+    """The merged decoder with a past gives the logits of recomputing everything."""
+    logits, cache = onnx_fp32.prefill(onnx_fp32.preprocess(images))
+    prompt = onnx_fp32.prompt_embeddings(onnx_fp32.image_prefix(onnx_fp32.preprocess(images)))
+    tokens = logits.argmax(-1)
+    step_logits, _ = onnx_fp32.decoder(onnx_fp32.embed(tokens[:, None]), cache)
+    full = np.concatenate([prompt, onnx_fp32.embed(tokens[:, None])], axis=1)
+    full_logits, _ = onnx_fp32.decoder(full, onnx_fp32.empty_cache(len(images)))
+    assert np.abs(step_logits - full_logits).max() < 1e-4
+
+
+def test_batch_equals_one_by_one(onnx_fp32, test_images):
+    batched = onnx_fp32.caption(test_images, GREEDY)
+    assert batched == [onnx_fp32.caption(image, GREEDY)[0] for image in test_images]
+
+
+def test_int8_runs_and_agreement_is_reported(exported):
+    report = json.loads((exported / "verification.json").read_text())
+    checks = {c["variant"]: c for c in report["checks"]}
+    assert checks["fp32"]["agreement"] == 1.0
+    assert checks["fp32"]["max_logit_diff"] < 1e-4
+    for variant in ("int8", "fp16"):
+        assert 0.0 <= checks[variant]["agreement"] <= 1.0
+        assert np.isfinite(checks[variant]["max_logit_diff"])
+        assert len(checks[variant]["captions"]) == len(report["images"])
+    fp32 = (exported / graph_file("decoder_model_merged", "fp32")).stat().st_size
+    assert (exported / graph_file("decoder_model_merged", "int8")).stat().st_size < fp32
+
+
+@pytest.mark.parametrize("family", list(bases.LM_FAMILIES))
+def test_every_family_exports_with_fp32_parity(make_config, family, tmp_path):
+    model = Captioner.build(make_config(family)).eval()
+    perturb_trainable(model, seed=2)
+    export_captioner(model, tmp_path, quantize="none")
+    report = verify_export(model, tmp_path)  # raises ParityError on any fp32 difference
+    assert [c.variant for c in report.checks] == ["fp32"]
+    assert report.checks[0].agreement == 1.0
+
+
+def test_unsupported_family_fails_with_one_line(tokenizer, vision_dir, tmp_path, capsys):
+    import transformers
+
+    config = transformers.GPTNeoXConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+        intermediate_size=64, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id)
+    torch.manual_seed(0)
+    with hf_quiet():
+        transformers.GPTNeoXForCausalLM(config).save_pretrained(tmp_path / "lm")
+    tokenizer.save_pretrained(tmp_path / "lm")
+    captioner = Captioner.build(CaptionerConfig(
+        encoder=EncoderConfig(name_or_path=str(vision_dir)),
+        decoder=DecoderConfig(name_or_path=str(tmp_path / "lm"))))
+    captioner.save_pretrained(tmp_path / "model")
+    code = main(["export", str(tmp_path / "model"), "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "'gpt_neox'" in err and "llama, qwen2, phi3, gpt2" in err
+
+
+def test_parity_failure_is_one_line(exported, make_config, tmp_path):
+    other = Captioner.build(make_config("llama")).eval()
+    perturb_trainable(other, seed=9)  # not the model that was exported
+    copy = shutil.copytree(exported, tmp_path / "copy")
+    with pytest.raises(ParityError) as info:
+        verify_export(other, copy)
+    message = str(info.value)
+    assert "fp32" in message and "\n" not in message
+
+
+def test_export_refuses_to_overwrite_a_checkpoint(trained_dir, tmp_path, capsys):
+    shutil.copytree(trained_dir, tmp_path / "other")
+    code = main(["export", str(trained_dir), "--output-dir", str(tmp_path / "other")])
+    assert code == 2 and "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_caption_command_detects_an_export(trained_dir, exported, images, capsys):
+    assert main(["caption", str(trained_dir), str(images[0])]) == 0
+    torch_caption = capsys.readouterr().out
+    assert main(["caption", str(exported), str(images[0])]) == 0
+    assert capsys.readouterr().out == torch_caption
+    assert main(["caption", str(exported), str(images[0]), "--backend", "torch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--backend onnx" in err
+
+
+@pytest.mark.skipif(not (builtin_dir("tiny-lm") / "config.json").is_file(),
+                    reason="the built-in tiny bases are not built (make tiny-bases)")
+def test_tiny_preset_exports_with_fp32_parity(tmp_path):
+    model = Captioner.build(preset("tiny")).eval()
+    perturb_trainable(model, seed=4)
+    export_captioner(model, tmp_path, quantize="int8")
+    report = verify_export(model, tmp_path)
+    assert report.checks[0].agreement == 1.0
