@@ -87,3 +87,18 @@ def test_weights_that_do_not_match(trained_dir, tmp_path):
     save_file(weights, str(broken / "model.safetensors"))
     with pytest.raises(ModelDirError, match="do not match"):
         Captioner.from_pretrained(broken)
+
+
+def test_feature_statistics_travel_with_the_checkpoint(make_config, tmp_path, images):
+    config = make_config("llama", standardize=True)
+    model = Captioner.build(config).eval()
+    model.projector.standardizer.fit(model.encoder(torch.randn(16, 3, 32, 32)))
+    perturb_trainable(model, seed=2)
+    model.save_pretrained(tmp_path / "ck")
+    weights = load_file(str(tmp_path / "ck" / "model.safetensors"))
+    assert weights["projector.standardizer.mean"].shape == (16, 32)
+    again = Captioner.from_pretrained(tmp_path / "ck")
+    assert torch.equal(again.projector.standardizer.std, model.projector.standardizer.std)
+    assert again.caption(images) == model.caption(images)
+    merged = Captioner.from_pretrained(merge_checkpoint(tmp_path / "ck", tmp_path / "m"))
+    assert merged.caption(images) == model.caption(images)

@@ -25,3 +25,16 @@ def test_factor_must_divide_the_grid():
     with pytest.raises(ValueError, match="27x27"):
         check_grid(729, 2)
     check_grid(729, 3)
+
+
+def test_standardizer_uses_training_statistics():
+    projector = Projector(ProjectorConfig(type="linear", pixel_shuffle_factor=1,
+                                          standardize=True), 4, 8)
+    with pytest.raises(RuntimeError, match="never fitted"):
+        projector(torch.zeros(1, 4, 4))
+    features = torch.randn(64, 4, 4) * 0.01 + torch.arange(4.0)[None, :, None] * 10
+    projector.standardizer.fit(features)
+    standardized = projector.standardizer(features)
+    # offsets of 30 against a spread of 0.01: fp32 leaves ~1e-4 of cancellation error
+    torch.testing.assert_close(standardized.mean(0), torch.zeros(4, 4), atol=1e-3, rtol=0)
+    torch.testing.assert_close(standardized.std(0), torch.ones(4, 4), atol=1e-3, rtol=0)

@@ -43,6 +43,9 @@ class ProjectorConfig:
     )
     hidden_size: int = field(
         default=0, metadata=_help("MLP hidden width (0 = the language model's hidden size)"))
+    standardize: bool = field(
+        default=False,
+        metadata=_help("standardise each patch feature with training-set statistics first"))
 
 
 @dataclass
@@ -141,7 +144,7 @@ def _preset(encoder: str, decoder: str, **projector: Any) -> CaptionerConfig:
 
 
 def _tiny() -> CaptionerConfig:
-    cfg = _preset(BUILTIN_PREFIX + "tiny-vision", BUILTIN_PREFIX + "tiny-lm")
+    cfg = _preset(BUILTIN_PREFIX + "tiny-vision", BUILTIN_PREFIX + "tiny-lm", standardize=True)
     cfg.lora = LoraConfig(r=8, alpha=16, dropout=0.0)
     cfg.generation = GenerationConfig(max_new_tokens=24)
     return cfg
@@ -249,3 +252,48 @@ class EvalConfig:
     json: str = field(default="", metadata=_help("write the metrics to this JSON file"))
     seed: int = field(default=0, metadata=_help("seed of seeded splits"))
     device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))
+
+
+@dataclass
+class ExportConfig:
+    """`distilvit export`: ONNX graphs, their variants, and the parity check against torch."""
+
+    quantize: Literal["int8", "fp16", "none", "all"] = field(
+        default="int8", metadata=_help("variants written beside fp32: int8 (*_quantized.onnx), "
+                                       "fp16 (*_fp16.onnx), both (all) or none"))
+    verify: bool = field(
+        default=True, metadata=_help("run ONNX Runtime and torch on a few images; fail when "
+                                     "fp32 logits or greedy tokens differ"))
+    tolerance: float = field(
+        default=1e-3, metadata=_help("largest |ORT - torch| allowed on fp32 first-step logits"))
+    verify_images: tuple[str, ...] = field(
+        default=(), metadata=_help("images to verify on (default: built-in RGB, RGBA, "
+                                   "grayscale and non-square samples)"))
+    verify_dataset: str = field(
+        default="", metadata=_help("dataset whose test split gives each variant's metric "
+                                   "change (e.g. shapes; '' = skip)"))
+    verify_samples: int = field(
+        default=100, metadata=_help("test images scored with --verify-dataset"))
+
+
+@dataclass
+class BackendConfig:
+    """Which runtime `distilvit caption` uses."""
+
+    backend: Literal["auto", "torch", "onnx"] = field(
+        default="auto", metadata=_help("'auto': onnx for a folder written by `distilvit "
+                                       "export`, torch otherwise"))
+    onnx_variant: Literal["fp32", "int8", "fp16"] = field(
+        default="fp32", metadata=_help("exported graphs the onnx backend runs"))
+
+
+@dataclass
+class PushConfig:
+    """`distilvit push`: upload a trained or exported folder with a generated model card."""
+
+    private: bool = field(default=False, metadata=_help("create the repository as private"))
+    dry_run: bool = field(
+        default=False, metadata=_help("list what would be uploaded; upload nothing"))
+    training_data: str = field(
+        default="", metadata=_help("one line on the training data, for the model card"))
+    license: str = field(default="apache-2.0", metadata=_help("license in the model card"))

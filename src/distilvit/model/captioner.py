@@ -85,6 +85,11 @@ class Captioner(nn.Module):
                 chosen[name] = param
         return chosen
 
+    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint stores: the trainable parameters and the projector's buffers."""
+        buffers = {f"projector.{n}": b for n, b in self.projector.named_buffers()}
+        return {**self.trainable_parameters(), **buffers}
+
     def num_parameters(self) -> tuple[int, int]:
         """(trainable, total), counting shared tensors once."""
         total = {id(p): p.numel() for p in self.parameters()}

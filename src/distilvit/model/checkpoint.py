@@ -36,7 +36,7 @@ def save_captioner(model: Captioner, model_dir: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     config = config or model.config
     if weights is None:
-        weights = {n: p for n, p in model.trainable_parameters().items()}
+        weights = model.checkpoint_tensors()
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in weights.items()}
     save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
     meta = {"distilvit_format": FORMAT_VERSION, "distilvit_version": __version__,
@@ -84,14 +84,25 @@ def load_captioner(model_dir: str | Path) -> Captioner:
 
 
 def _load_weights(model: Captioner, weights: dict[str, torch.Tensor], source: Path) -> None:
-    expected = set(model.trainable_parameters())
+    expected = set(model.checkpoint_tensors())
     missing = sorted(expected - set(weights))
     unexpected = sorted(set(weights) - expected)
     if missing or unexpected:
         raise ModelDirError(
             f"{source}: weights do not match config.json (missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}); was the file written by another model?")
+    _size_buffers(model, weights)
     model.load_state_dict(weights, strict=False)
+
+
+def _size_buffers(model: Captioner, weights: dict[str, torch.Tensor]) -> None:
+    """Buffers whose size is only known once fitted (feature statistics) take the saved shape."""
+    for name, buffer in model.projector.named_buffers():
+        saved = weights[f"projector.{name}"]
+        if buffer.shape != saved.shape:
+            module_name, _, attr = name.rpartition(".")
+            module = model.projector.get_submodule(module_name)
+            setattr(module, attr, torch.empty_like(saved))
 
 
 def merge_checkpoint(model_dir: str | Path, output_dir: str | Path) -> Path:
@@ -108,7 +119,8 @@ def merge_checkpoint(model_dir: str | Path, output_dir: str | Path) -> Path:
     config = copy.deepcopy(model.config)
     config.encoder.name_or_path, config.encoder.unfreeze_last_n_layers = "encoder", 0
     config.decoder.name_or_path, config.lora.r = "decoder", 0
-    projector = {f"projector.{n}": p for n, p in model.projector.named_parameters()}
+    projector = {n: t for n, t in model.checkpoint_tensors().items()
+                 if n.startswith("projector.")}
     save_captioner(model, out, config=config, weights=projector)
     logger.info("merged %s into %s", model_dir, out)
     return out

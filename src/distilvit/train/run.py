@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from distilvit.config import CaptionerConfig, TrainConfig
 from distilvit.data.features import CaptionData, DataSpec, load_split
 from distilvit.model import Captioner
@@ -35,6 +37,24 @@ def prepare(model: Captioner, cfg: TrainConfig, precision: str
     return train, val
 
 
+@torch.no_grad()
+def fit_feature_statistics(model: Captioner, data: CaptionData, limit: int = 4096) -> None:
+    """Fit the projector's feature standardiser (when it has one) on training images."""
+    standardizer = model.projector.standardizer
+    if standardizer is None:
+        return
+    rows = list(range(min(limit, len(data))))
+    chunks = []
+    for start in range(0, len(rows), 256):
+        inputs = data.model_inputs(model, rows[start:start + 256])
+        if "image_features" in inputs:
+            chunks.append(inputs["image_features"].float())
+        else:
+            chunks.append(model.encoder(inputs["pixel_values"].to(model.device)).float().cpu())
+    standardizer.fit(torch.cat(chunks).to(model.device))
+    logger.info("feature statistics fitted on %d training images", len(rows))
+
+
 def train(cfg: TrainConfig, model_config: CaptionerConfig) -> dict[str, Any]:
     """Fit and save the best model to `cfg.output_dir`; returns the run's summary.
 
@@ -54,6 +74,7 @@ def train(cfg: TrainConfig, model_config: CaptionerConfig) -> dict[str, Any]:
     train_data, val_data = prepare(model, cfg, precision)
     if world.is_main:
         barrier(world)
+    fit_feature_statistics(model, train_data)
     lm_size = causal_lm(model.lm).config.hidden_size
     clip_loss = build_clip_loss(cfg.clip_loss_weight, cfg.clip_model, lm_size)
     if clip_loss is not None:
