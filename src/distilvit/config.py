@@ -145,7 +145,9 @@ def _preset(encoder: str, decoder: str, **projector: Any) -> CaptionerConfig:
 
 def _tiny() -> CaptionerConfig:
     cfg = _preset(BUILTIN_PREFIX + "tiny-vision", BUILTIN_PREFIX + "tiny-lm", standardize=True)
-    cfg.lora = LoraConfig(r=8, alpha=16, dropout=0.0)
+    # All linear layers: with attention-only LoRA (r=8) the tiny LM could not route the image
+    # into colour/shape words (attribute accuracy 0.03 vs 0.44 after the same 1,250 steps).
+    cfg.lora = LoraConfig(r=16, alpha=32, dropout=0.0, target_modules="all-linear")
     cfg.generation = GenerationConfig(max_new_tokens=24)
     return cfg
 
