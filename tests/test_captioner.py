@@ -77,3 +77,15 @@ def test_cached_features_give_the_same_loss(make_config):
     a = model(text.input_ids, text.attention_mask, text.labels, pixel_values=pixels).loss
     b = model(text.input_ids, text.attention_mask, text.labels, image_features=features).loss
     torch.testing.assert_close(a, b)
+
+
+def test_right_padding_needs_no_attention_mask(make_config, monkeypatch):
+    import distilvit.model.captioner as captioner
+
+    model = Captioner.build(make_config("llama")).eval()
+    text, pixels = _batch(model)
+    assert (text.attention_mask == 0).any(), "the batch must hold padding"
+    fast = model(text.input_ids, text.attention_mask, text.labels, pixel_values=pixels)
+    monkeypatch.setattr(captioner, "_right_padded", lambda mask: False)
+    masked = model(text.input_ids, text.attention_mask, text.labels, pixel_values=pixels)
+    torch.testing.assert_close(fast.logits, masked.logits, rtol=1e-5, atol=1e-5)

@@ -133,9 +133,12 @@ class Captioner(nn.Module):
                       attention_mask: torch.Tensor) -> torch.Tensor:
         text = self.embed_tokens(input_ids.to(self.device))
         embeds = torch.cat([prefix.to(text.dtype), text], dim=1)
-        prefix_mask = torch.ones(prefix.shape[:2], dtype=attention_mask.dtype,
-                                 device=self.device)
-        mask = torch.cat([prefix_mask, attention_mask.to(self.device)], dim=1)
+        # Padding is only ever on the right, after every real token, so causal attention
+        # already keeps real tokens from seeing it (and padded positions are never labelled):
+        # no mask lets attention take its fast causal path.
+        mask = None if _right_padded(attention_mask) else torch.cat(
+            [torch.ones(prefix.shape[:2], dtype=attention_mask.dtype, device=self.device),
+             attention_mask.to(self.device)], dim=1)
         out = backbone(causal_lm(self.lm))(inputs_embeds=embeds, attention_mask=mask,
                                            use_cache=False)
         return out.last_hidden_state
@@ -154,6 +157,11 @@ class Captioner(nn.Module):
         batch = images if isinstance(images, list) else [images]
         gen = dataclasses.replace(generation or self.config.generation, **overrides)
         return generate_captions(self, self.preprocess(batch), gen)
+
+
+def _right_padded(mask: torch.Tensor) -> bool:
+    """True when each row is ones then zeros (never a zero before a one)."""
+    return bool((mask[:, 1:] <= mask[:, :-1]).all())
 
 
 def _check_encoder_grid(encoder: VisionEncoder, factor: int) -> None:
