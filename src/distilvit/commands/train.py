@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from distilvit.cli_args import add_config_args, apply_args
 from distilvit.config import (
@@ -55,4 +57,5 @@ def run(args: argparse.Namespace) -> int:
                           sample=cfg.sample, seed=cfg.seed)
         metrics, predictions, data = evaluate_model(model, test)
         print_report(metrics, predictions, data, "test split:")
+        (Path(cfg.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return 0
