@@ -98,7 +98,6 @@ def epoch_speedup(steps: int) -> dict:
             cfg = TC(batch_size=BATCH, num_train_epochs=1, output_dir=f"{cache}/run{epoch}",
                      checkpoint_every=0, log_every=10**9, precision=precision)
             trainer = Trainer(model, data, None, cfg, precision)
-            trainer.bar_disable = True
             trainer.fit()
             times.append(time.perf_counter() - start)
     return {"images": steps * BATCH, "epoch1_s": times[0], "epoch2_s": times[1],
