@@ -15,7 +15,6 @@ machine is shared: interleaving spreads load changes over all of them). `ratio` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 import onnxruntime
 import torch
 
+from bench_io import write_json
 from distilvit.bases import random_captioner
 from distilvit.config import GenerationConfig, preset
 from distilvit.export.onnx_export import export_captioner
@@ -75,9 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
         folder = args.keep or Path(tmp)
         report = measure(folder, args.runs)
     print_table(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, args.json)
     return report
 
 

@@ -12,7 +12,6 @@ fp32. Each figure is the median of `--runs` timed runs after one warm-up.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from bench_io import write_json
 from distilvit.bases import random_captioner
 from distilvit.config import GenerationConfig, preset
 from distilvit.generate import generate_ids, prompt_embeddings
@@ -78,9 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
               "new_tokens": NEW_TOKENS, "batch": 1, "designs": results,
               "ratio": results["original"]["total_ms"] / results["ours"]["total_ms"]}
     print_table(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, args.json)
     return report
 
 

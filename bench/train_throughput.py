@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from bench_io import write_json
 from distilvit.bases import random_captioner
 from distilvit.config import TrainConfig, preset
 from distilvit.model.lora import causal_lm
@@ -128,9 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
               "threads": torch.get_num_threads(), "designs": rows, "cache": cache,
               "ratio": rows["ours"]["samples_per_s"] / rows["original"]["samples_per_s"]}
     print_table(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, args.json)
     return report
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from distilvit.errors import DistilvitError, UsageError
-from distilvit.ort.files import CONFIG_FILE, EXPORT_KEY
+from distilvit.folders import CONFIG_FILE, read_config_json
+from distilvit.ort.files import EXPORT_KEY
 
 CARD_FILE = "README.md"
 SKIPPED_DIRS = {"checkpoint", "checkpoint.tmp", "__pycache__"}  # resumable state is not a model
@@ -26,14 +26,7 @@ class Folder:
 
 def read_folder(path: str | Path) -> Folder:
     folder = Path(path)
-    config_file = folder / CONFIG_FILE
-    if not config_file.is_file():
-        raise UsageError(f"{path}: no {CONFIG_FILE}; pass a folder written by `distilvit "
-                         "train`, `merge` or `export`")
-    try:
-        config = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{config_file}: unreadable JSON ({exc})") from None
+    config = read_config_json(folder, "`distilvit train`, `merge` or `export`")
     if EXPORT_KEY in config:
         return Folder(folder, "export", config[EXPORT_KEY]["captioner"], config[EXPORT_KEY])
     if "distilvit_format" in config:

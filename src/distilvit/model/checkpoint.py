@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from distilvit import __version__
 from distilvit.config import CaptionerConfig
 from distilvit.errors import ModelDirError
+from distilvit.folders import CONFIG_FILE, read_config_json
 from distilvit.model.captioner import Captioner
 from distilvit.model.lora import merge_lora
 from distilvit.runtime import hf_quiet
@@ -25,7 +26,6 @@ from distilvit.runtime import hf_quiet
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -48,20 +48,8 @@ def save_captioner(model: Captioner, model_dir: str | Path,
 
 def read_config(model_dir: str | Path) -> CaptionerConfig:
     """The checkpoint's config, or a one-line ModelDirError saying what is wrong."""
-    path = Path(model_dir)
-    if not path.exists():
-        raise ModelDirError(f"{model_dir}: no such model directory")
-    if not path.is_dir():
-        raise ModelDirError(f"{model_dir}: is a file; pass a model directory")
-    config_file = path / CONFIG_FILE
-    if not config_file.is_file():
-        raise ModelDirError(f"{model_dir}: not a distilvit model (no {CONFIG_FILE}); pass a "
-                            "folder written by `distilvit train` or `distilvit merge`")
-    try:
-        meta = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelDirError(f"{config_file}: unreadable JSON ({exc})") from None
-    if not isinstance(meta, dict) or "distilvit_format" not in meta:
+    meta = read_config_json(model_dir, "`distilvit train` or `distilvit merge`")
+    if "distilvit_format" not in meta:
         raise ModelDirError(f"{model_dir}: {CONFIG_FILE} is not a distilvit config (a base "
                             "model folder? train a captioner on it first)")
     if meta["distilvit_format"] > FORMAT_VERSION:
@@ -70,7 +58,7 @@ def read_config(model_dir: str | Path) -> CaptionerConfig:
     try:
         return CaptionerConfig.from_dict(meta["captioner"])
     except (TypeError, ValueError, KeyError) as exc:
-        raise ModelDirError(f"{config_file}: invalid captioner config ({exc})") from None
+        raise ModelDirError(f"{model_dir}: invalid captioner config ({exc})") from None
 
 
 def load_captioner(model_dir: str | Path) -> Captioner:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from distilvit.errors import ModelDirError
+from distilvit.folders import CONFIG_FILE
 
 ONNX_DIR = "onnx"
-CONFIG_FILE = "config.json"
 EXPORT_KEY = "distilvit_export"  # our block inside config.json; its presence marks an export
 EXPORT_FORMAT = 1
 GRAPHS = ("vision_encoder", "embed_tokens", "decoder_model_merged")
