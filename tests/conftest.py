@@ -94,3 +94,26 @@ def trained_dir(tmp_path_factory, make_config) -> Path:
     out = tmp_path_factory.mktemp("trained")
     model.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def shapes_model_dir(tmp_path_factory) -> Path:
+    """The shipped tiny preset trained ~300 steps on `shapes` (~20 s): decisive logits."""
+    from distilvit.cli import main
+
+    out = tmp_path_factory.mktemp("shapes-model")
+    code = main(["train", "--preset", "tiny", "--dataset", "shapes", "--sample", "2400",
+                 "--num-train-epochs", "4", "--precision", "fp32", "--projection-lr", "0.005",
+                 "--lora-lr", "0.003", "--output-dir", str(out), "--cache-dir",
+                 str(tmp_path_factory.mktemp("shapes-cache")), "--no-final-eval",
+                 "--checkpoint-every", "0", "--seed", "0"])
+    assert code == 0, "training the tiny shapes model failed"
+    return out
+
+
+@pytest.fixture(scope="session")
+def shapes_export_dir(shapes_model_dir, tmp_path_factory) -> Path:
+    """`shapes_model_dir` exported to ONNX with every variant (fp32, INT8, fp16)."""
+    from export_fixtures import export_once
+
+    return export_once(shapes_model_dir, tmp_path_factory)
