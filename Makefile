@@ -23,7 +23,19 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv with torch (CPU) and distilvit[dev] (once; again when pyproject changes)
+# Browser tests: Debian's chromium (never `npx playwright install`: it downloads a browser) and
+# the npm packages of package.json. onnxruntime-node's install script fetches a binary: skipped.
+CHROMIUM ?= /usr/bin/chromium
+NODE_STAMP := node_modules/.installed
+
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
+$(NODE_STAMP): package.json package-lock.json
+	ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP) | $(CHROMIUM) ## create .venv (torch CPU + distilvit[dev]), npm packages, chromium
 
 test: install ## run the test suite
 	$(PY) -m pytest -q
