@@ -99,3 +99,34 @@ EXPORT_OUT = $(if $(filter command line environment,$(origin OUT)),$(OUT),$(MODE
 .PHONY: export
 export: ## ONNX graphs + INT8, checked against torch (MODEL, OUT=MODEL-onnx, QUANTIZE)
 	$(VENV)/bin/distilvit export $(MODEL) --output-dir $(EXPORT_OUT) --quantize $(QUANTIZE)
+
+# ----- dataset tools (see docs/dataset_quality.md, docs/fighting_bias.md) ------------------
+MERGE_DATASETS ?= coco flickr pexels docornot validation
+MERGE_SAVE ?= runs/merged
+PUSH_TO_HUB ?=
+PRIVATE ?=
+DRY_RUN ?=
+QUALITY_DATASET ?= $(DATASET)
+QUALITY_SPLIT ?= test
+QUALITY_OUT ?= quality_reports
+RARE_THRESHOLD ?= 50
+RARE_OBJECTS ?= $(QUALITY_OUT)/objects_below_$(RARE_THRESHOLD).csv
+PROMPTS_PER_OBJECT ?= 5
+PROMPTS_OUT ?= synthetic_prompts.jsonl
+
+.PHONY: merge-datasets quality-report quality-report-quick generate-prompts
+merge-datasets: install ## merge MERGE_DATASETS into MERGE_SAVE (SAMPLE, PUSH_TO_HUB=ORG/NAME, PRIVATE=1, DRY_RUN=1)
+	$(VENV)/bin/distilvit data merge --datasets $(MERGE_DATASETS) --sample $(SAMPLE) \
+		--save-path $(MERGE_SAVE) $(if $(PUSH_TO_HUB),--push-to-hub $(PUSH_TO_HUB)) \
+		$(if $(PRIVATE),--private) $(if $(DRY_RUN),--dry-run)
+
+quality-report: install ## quality and bias report (QUALITY_DATASET, QUALITY_SPLIT, SAMPLE, QUALITY_OUT)
+	$(VENV)/bin/distilvit quality $(QUALITY_DATASET) --split $(QUALITY_SPLIT) \
+		--max-samples $(SAMPLE) --rare-threshold $(RARE_THRESHOLD) --output-dir $(QUALITY_OUT)
+
+quality-report-quick: install ## the report on 100 images of the embedded shapes dataset (offline, < 2 min)
+	$(VENV)/bin/distilvit quality shapes --split test --max-samples 100 --output-dir $(QUALITY_OUT)
+
+generate-prompts: ## text-to-image prompts for the rare objects of the last report (RARE_OBJECTS, PROMPTS_PER_OBJECT)
+	$(VENV)/bin/distilvit data prompts --rare-objects $(RARE_OBJECTS) \
+		--prompts-per-object $(PROMPTS_PER_OBJECT) --output $(PROMPTS_OUT)
