@@ -117,3 +117,11 @@ def shapes_export_dir(shapes_model_dir, tmp_path_factory) -> Path:
     from export_fixtures import export_once
 
     return export_once(shapes_model_dir, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def shapes_ved_dir(shapes_model_dir, tmp_path_factory) -> Path:
+    """`shapes_model_dir` exported in the vision-encoder-decoder layout, every variant."""
+    from export_fixtures import export_once
+
+    return export_once(shapes_model_dir, tmp_path_factory, "vision-encoder-decoder")

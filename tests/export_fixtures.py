@@ -7,19 +7,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-_EXPORTS: dict[Path, Path] = {}
+_EXPORTS: dict[tuple[Path, str], Path] = {}
 
 
-def export_once(trained_dir: Path, tmp_path_factory) -> Path:
-    """`distilvit export trained_dir --quantize all` (verification on), run once per session."""
+def export_once(trained_dir: Path, tmp_path_factory, layout: str = "llava") -> Path:
+    """`distilvit export trained_dir --layout L --quantize all` (verification on), once per
+    session and layout."""
     from distilvit.cli import main
 
-    if trained_dir not in _EXPORTS:
-        out = tmp_path_factory.mktemp("exported")
-        code = main(["export", str(trained_dir), "--output-dir", str(out), "--quantize", "all"])
-        assert code == 0, "export of the trained tiny model failed"
-        _EXPORTS[trained_dir] = out
-    return _EXPORTS[trained_dir]
+    key = (trained_dir, layout)
+    if key not in _EXPORTS:
+        out = tmp_path_factory.mktemp(f"exported-{layout}")
+        code = main(["export", str(trained_dir), "--output-dir", str(out), "--layout", layout,
+                     "--quantize", "all"])
+        assert code == 0, f"{layout} export of the trained tiny model failed"
+        _EXPORTS[key] = out
+    return _EXPORTS[key]
 
 
 def awkward_images(folder: Path) -> list[Path]:

@@ -260,6 +260,12 @@ class EvalConfig:
 class ExportConfig:
     """`distilvit export`: ONNX graphs, their variants, and the parity check against torch."""
 
+    layout: Literal["llava", "vision-encoder-decoder"] = field(
+        default="llava", metadata=_help("graphs and configs: llava (vision_encoder + "
+                                        "embed_tokens + decoder; our runtime, transformers.js "
+                                        "image-text-to-text) or vision-encoder-decoder "
+                                        "(encoder_model + decoder_model_merged; transformers.js "
+                                        "pipeline('image-to-text'))"))
     quantize: Literal["int8", "fp16", "none", "all"] = field(
         default="int8", metadata=_help("variants written beside fp32: int8 (*_quantized.onnx), "
                                        "fp16 (*_fp16.onnx), both (all) or none"))

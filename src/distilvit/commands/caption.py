@@ -51,9 +51,9 @@ def load_model(model_dir: str, backend: BackendConfig, inference: InferenceConfi
     exported = is_exported(model_dir)
     kind = backend.backend if backend.backend != "auto" else ("onnx" if exported else "torch")
     if kind == "onnx":
-        from distilvit.ort import OnnxCaptioner
+        from distilvit.ort import open_captioner
 
-        model = OnnxCaptioner(model_dir, backend.onnx_variant)
+        model = open_captioner(model_dir, backend.onnx_variant)
         return model, model.generation
     if exported:
         raise UsageError(f"{model_dir}: an ONNX export has no torch weights; caption it with "

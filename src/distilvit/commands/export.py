@@ -1,9 +1,11 @@
-"""`distilvit export MODEL_DIR --output-dir OUT [--quantize int8|fp16|none|all] [--no-verify]`."""
+"""`distilvit export MODEL_DIR --output-dir OUT [--layout llava|vision-encoder-decoder]
+[--quantize int8|fp16|none|all] [--no-verify]`."""
 
 from __future__ import annotations
 
 import argparse
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from distilvit.cli_args import add_config_args, apply_args
@@ -34,26 +36,34 @@ def prepare_output(model_dir: Path, out: Path) -> None:
     shutil.rmtree(out / ONNX_DIR, ignore_errors=True)  # no stale variant survives a re-export
 
 
-def run(args: argparse.Namespace) -> int:
+def layouts() -> dict[str, tuple[Callable, Callable]]:
+    """Layout name -> (export function, parity check)."""
+    from distilvit.export import ved
     from distilvit.export.onnx_export import export_captioner
     from distilvit.export.verify import verify_export
+
+    return {"llava": (export_captioner, verify_export), ved.LAYOUT: (ved.export_ved, ved.verify_ved)}
+
+
+def run(args: argparse.Namespace) -> int:
     from distilvit.model import Captioner
 
     cfg = apply_args(ExportConfig(), args, "export")
+    export, verify = layouts()[cfg.layout]
     model_dir, out = Path(args.model_dir), Path(args.output_dir)
     model = Captioner.from_pretrained(model_dir)  # checks the folder first
     prepare_output(model_dir, out)
-    result = export_captioner(model, out, cfg.quantize)
+    result = export(model, out, cfg.quantize)
     for name in CARRIED_FILES:
         if (model_dir / name).is_file():
             shutil.copy2(model_dir / name, out / name)
-    print(f"exported {model_dir} to {out} ({result.prefix_tokens} prefix tokens, "
-          f"{result.shape.family} decoder)")
+    print(f"exported {model_dir} to {out} ({cfg.layout} layout, {result.prefix_tokens} prefix "
+          f"tokens, {result.shape.family} decoder)")
     for variant in result.variants:
         sizes = result.sizes_mb(variant)
         parts = ", ".join(f"{graph} {mb:.1f}" for graph, mb in sizes.items())
         print(f"  {variant:<5} {sum(sizes.values()):8.1f} MB  ({parts})")
     if cfg.verify:
-        for line in verify_export(model, out, cfg).lines():
+        for line in verify(model, out, cfg).lines():
             print(line)
     return 0

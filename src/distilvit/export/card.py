@@ -117,11 +117,21 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
+def _transformers_js_usage(folder: Folder) -> str:
+    if folder.export.get("layout") != "vision-encoder-decoder":
+        return ""
+    return ("\n\nIn a web page, with transformers.js (see distilvit's docs/transformers-js.md):\n"
+            "```js\nimport { pipeline } from '@huggingface/transformers';\n"
+            "const captioner = await pipeline('image-to-text', 'ORG/NAME', { dtype: 'q8' });\n"
+            "const [{ generated_text }] = await captioner(imageUrl);\n```")
+
+
 def _usage(folder: Folder) -> str:
     if folder.kind == "export":
         variant = "int8" if "int8" in folder.export["variants"] else "fp32"
         return ("```\npip install \"distilvit[onnx]\"\ndistilvit caption . photo.jpg "
                 f"--onnx-variant {variant}\n```\nor in Python, with onnxruntime and no torch:\n"
-                "```python\nfrom distilvit.ort import OnnxCaptioner\n"
-                f"OnnxCaptioner(\".\", variant=\"{variant}\").caption([\"photo.jpg\"])\n```")
+                "```python\nfrom distilvit.ort import open_captioner\n"
+                f"open_captioner(\".\", variant=\"{variant}\").caption([\"photo.jpg\"])\n```"
+                + _transformers_js_usage(folder))
     return "```\npip install distilvit\ndistilvit caption . photo.jpg\n```"

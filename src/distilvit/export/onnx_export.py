@@ -40,9 +40,10 @@ class ExportResult:
     prefix_tokens: int
     variants: list[str]
     files: dict[str, int] = field(default_factory=dict)  # relative path -> bytes
+    graphs: tuple[str, ...] = GRAPHS  # the layout's graph names
 
     def sizes_mb(self, variant: str) -> dict[str, float]:
-        return {g: self.files[graph_file(g, variant)] / 1e6 for g in GRAPHS}
+        return {g: self.files[graph_file(g, variant)] / 1e6 for g in self.graphs}
 
 
 def export_captioner(model, output_dir: str | Path, quantize: str = "int8") -> ExportResult:
@@ -59,7 +60,7 @@ def export_captioner(model, output_dir: str | Path, quantize: str = "int8") -> E
     tokenizer = copy.deepcopy(model.tokenizer)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    with _quiet_tracing(), torch.inference_mode(False), torch.no_grad():
+    with quiet_tracing(), torch.inference_mode(False), torch.no_grad():
         prefix_tokens = export_vision(model, out / graph_file("vision_encoder", "fp32"))
         export_embed(lm, max(shape.vocab_size, image_token_id + 1),
                      out / graph_file("embed_tokens", "fp32"))
@@ -71,10 +72,14 @@ def export_captioner(model, output_dir: str | Path, quantize: str = "int8") -> E
         for graph in GRAPHS:
             make_variant(out / graph_file(graph, "fp32"), out / graph_file(graph, variant),
                          graph, variant)
-    files = {str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*"))
-             if p.is_file()}
     logger.info("exported %s (%s)", out, ", ".join(variants))
-    return ExportResult(out, shape, prefix_tokens, variants, files)
+    return ExportResult(out, shape, prefix_tokens, variants, file_sizes(out))
+
+
+def file_sizes(out: Path) -> dict[str, int]:
+    """Every file under `out` (relative path -> bytes)."""
+    return {str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*"))
+            if p.is_file()}
 
 
 def merged_language_model(model):
@@ -83,14 +88,18 @@ def merged_language_model(model):
     return causal_lm(lm).float().eval()
 
 
-def export_vision(model, path: Path) -> int:
-    """Vision tower + pixel shuffle + projector; returns the number of prefix tokens N."""
+def export_vision(model, path: Path, output: str = "image_features") -> int:
+    """Vision tower + pixel shuffle + projector; returns the number of prefix tokens N.
+
+    `output` names the prefix: `image_features` (LLaVA) or `last_hidden_state` (the
+    vision-encoder-decoder layout's encoder).
+    """
     graph = VisionGraph(model.encoder, model.projector).eval()
     size = model.encoder.tower.config.image_size
     pixels = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     features = graph(pixels)
-    _export(graph, (pixels,), path, ["pixel_values"], ["image_features"],
-            {"pixel_values": {0: "batch_size"}, "image_features": {0: "batch_size"}})
+    _export(graph, (pixels,), path, ["pixel_values"], [output],
+            {"pixel_values": {0: "batch_size"}, output: {0: "batch_size"}})
     _fix_output_dims(path, features.shape[1:])
     return features.shape[1]
 
@@ -143,7 +152,7 @@ def _export(module, args: tuple, path: Path, inputs: list[str], outputs: list[st
 
 
 @contextmanager
-def _quiet_tracing() -> Iterator[None]:
+def quiet_tracing() -> Iterator[None]:
     """Tracing warns about every Python int it records; the parity check is what we trust."""
     with warnings.catch_warnings():
         for category in (torch.jit.TracerWarning, DeprecationWarning, UserWarning):

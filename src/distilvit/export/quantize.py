@@ -4,7 +4,11 @@ INT8 is onnxruntime's dynamic quantization (weights int8 per output channel, act
 quantized at run time): MatMul weights in the vision encoder and decoder, the embedding table (Gather)
 in embed_tokens. Convolutions stay fp32: the only one is SigLIP's patch embedding (small),
 and ConvInteger is missing from some runtimes (onnxruntime-web). fp16 converts every float
-tensor, inputs and outputs included (what transformers.js's `dtype: "fp16"` feeds).
+tensor, inputs and outputs included, except `pixel_values`: transformers.js's image
+processors always make float32 pixels and it feeds them without a cast (checked with 4.3.1:
+an fp16 `pixel_values` input fails with "Unexpected input data type"), so the vision graphs
+take float32 pixels and cast them inside. The cache, embeddings and logits are fp16, which
+transformers.js handles (it makes the empty cache in the graph's type and reads fp16 logits).
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ logger = logging.getLogger(__name__)
 
 INT8_OPS = {"embed_tokens": ["Gather"], "vision_encoder": ["MatMul"],
             "decoder_model_merged": ["MatMul"]}
+FLOAT32_INPUTS = ["pixel_values"]  # kept float32 in the fp16 variants (see above)
 
 
-def make_variant(source: Path, target: Path, graph: str, variant: str) -> None:
+def make_variant(source: Path, target: Path, graph: str, variant: str,
+                 int8_ops: dict[str, list[str]] | None = None) -> None:
+    """`int8_ops` maps graph name -> op types to quantize (default: the LLaVA layout's)."""
     if variant == "int8":
-        quantize_int8(source, target, INT8_OPS[graph])
+        quantize_int8(source, target, (int8_ops or INT8_OPS)[graph])
     elif variant == "fp16":
         convert_fp16(source, target)
     else:
@@ -45,7 +52,9 @@ def convert_fp16(source: Path, target: Path) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=False)
+    model = onnx.load(str(source))
+    keep = [i.name for i in model.graph.input if i.name in FLOAT32_INPUTS]
+    model = convert_float_to_float16(model, keep_io_types=keep or False)
     onnx.save(model, str(target))
 
 

@@ -23,7 +23,6 @@ from distilvit.generate import generate_ids, prompt_embeddings
 from distilvit.images import describe, load_image
 from distilvit.model.lora import causal_lm
 from distilvit.ort.decoding import until_eos
-from distilvit.ort.files import variants_in
 
 REPORT_FILE = "verification.json"
 METRICS_SHOWN = ("attribute_accuracy", "strict_accuracy", "cider", "bleu4")
@@ -89,10 +88,16 @@ def torch_first_logits(model, pixel_values: torch.Tensor) -> np.ndarray:
 
 
 def verify_export(model, folder: str | Path, cfg: ExportConfig | None = None,
-                  variants: list[str] | None = None) -> Verification:
-    """Compare `variants` (default: all in `folder`) with `model`; ParityError if fp32 differs."""
+                  variants: list[str] | None = None, runner: type | None = None) -> Verification:
+    """Compare `variants` (default: all in `folder`) with `model`; ParityError if fp32 differs.
+
+    `runner` is the ONNX Runtime captioner class of the folder's layout (default
+    `OnnxCaptioner`, the llava layout): anything with `preprocess`, `prefill`, `generate_ids`,
+    `decode` and `caption`.
+    """
     from distilvit.ort.captioner import OnnxCaptioner
 
+    runner = runner or OnnxCaptioner
     cfg = cfg or ExportConfig()
     images = ({describe(p): load_image(p) for p in cfg.verify_images} if cfg.verify_images
               else {name: load_image(image) for name, image in sample_images().items()})
@@ -103,8 +108,8 @@ def verify_export(model, folder: str | Path, cfg: ExportConfig | None = None,
     reference = torch_first_logits(model, pixels)
     torch_ids = [until_eos(r, eos) for r in generate_ids(model, pixels, gen).tolist()]
     checks, pixel_diff = [], 0.0
-    for variant in variants or variants_in(folder):
-        onnx = OnnxCaptioner(folder, variant)
+    for variant in variants or runner.available_variants(folder):
+        onnx = runner(folder, variant)
         onnx_pixels = onnx.preprocess(rgb)
         pixel_diff = max(pixel_diff, float(np.abs(onnx_pixels - pixels.numpy()).max()))
         diff = float(np.abs(onnx.prefill(onnx_pixels)[0] - reference).max())
@@ -117,7 +122,7 @@ def verify_export(model, folder: str | Path, cfg: ExportConfig | None = None,
                           [model.tokenizer.decode(r, skip_special_tokens=True).strip()
                            for r in torch_ids], checks)
     if cfg.verify_dataset:
-        _metric_change(model, folder, cfg, gen, report)
+        _metric_change(model, folder, cfg, gen, report, runner)
     (Path(folder) / REPORT_FILE).write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report
 
@@ -137,11 +142,10 @@ def _check_fp32(folder, names: list[str], diff: float, tolerance: float,
 
 
 def _metric_change(model, folder, cfg: ExportConfig, gen: GenerationConfig,
-                   report: Verification) -> None:
+                   report: Verification, runner: type) -> None:
     """Each variant's test-split metrics minus torch's, on `verify_samples` images."""
     from distilvit.data.features import DataSpec, load_split
     from distilvit.eval.evaluate import generate_for, score
-    from distilvit.ort.captioner import OnnxCaptioner
 
     spec = DataSpec(datasets=(cfg.verify_dataset,), split="test", sample=cfg.verify_samples)
     data = load_split(model, spec, cache_dir=None)
@@ -149,7 +153,7 @@ def _metric_change(model, folder, cfg: ExportConfig, gen: GenerationConfig,
     base = score(generate_for(model, data, gen, progress=False), data, rows)
     report.torch_metrics = _shown(base)
     for check in report.checks:
-        onnx = OnnxCaptioner(folder, check.variant)
+        onnx = runner(folder, check.variant)
         predictions = [caption for start in range(0, len(rows), 32)
                        for caption in onnx.caption(data.images[start:start + 32], gen)]
         metrics = _shown(score(predictions, data, rows))

@@ -21,17 +21,26 @@ from distilvit.config import GenerationConfig
 from distilvit.errors import ModelDirError, UsageError
 from distilvit.images import ImageInput, load_image
 from distilvit.ort.decoding import Cache, Rules, beam_search, greedy, until_eos
-from distilvit.ort.files import GRAPHS, graph_file, read_export_config, variants_in
+from distilvit.ort.files import GRAPHS, LLAVA, graph_file, read_export_config, variants_in
 from distilvit.ort.preprocess import ImagePreprocessor
 
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
 class OnnxCaptioner:
+    """The llava layout's runtime (`distilvit.ort.open_captioner` picks by layout)."""
+
+    layout = LLAVA
+    graphs = GRAPHS
+
     def __init__(self, folder: str | Path, variant: str = "fp32", threads: int = 0):
         self.folder = Path(folder)
         self.meta = read_export_config(folder)
-        available = variants_in(folder)
+        layout = self.meta.get("layout", LLAVA)
+        if layout != self.layout:
+            raise ModelDirError(f"{folder}: a {layout} export, not {self.layout}; open it "
+                                "with distilvit.ort.open_captioner")
+        available = self.available_variants(folder)
         if variant not in available:
             raise ModelDirError(f"{folder}: no {variant} graphs (has {', '.join(available)}); "
                                 "re-export with --quantize all")
@@ -41,13 +50,20 @@ class OnnxCaptioner:
             options.intra_op_num_threads = threads
         self.sessions = {g: ort.InferenceSession(str(self.folder / graph_file(g, variant)),
                                                  options, providers=["CPUExecutionProvider"])
-                         for g in GRAPHS}
+                         for g in self.graphs}
         self.preprocessor = ImagePreprocessor.from_file(self.folder / "preprocessor_config.json")
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         self.generation = _generation_config(self.meta["generation"])
         decoder = self.sessions["decoder_model_merged"]
-        self.float_type = _NUMPY_TYPES[decoder.get_inputs()[0].type]
+        self.float_type = self._decoder_float_type()
         self.past_names = [i.name for i in decoder.get_inputs() if i.name.startswith("past_")]
+
+    @classmethod
+    def available_variants(cls, folder: str | Path) -> list[str]:
+        return variants_in(folder, cls.graphs)
+
+    def _decoder_float_type(self) -> type:
+        return self._input_type("decoder_model_merged")
 
     # ----- graphs -----------------------------------------------------------------------
     def preprocess(self, images: list[ImageInput]) -> np.ndarray:
@@ -93,8 +109,8 @@ class OnnxCaptioner:
     def _step(self, tokens: np.ndarray, cache: Cache) -> tuple[np.ndarray, Cache]:
         return self.decoder(self.embed(tokens[:, None]), cache)
 
-    def _input_type(self, graph: str) -> type:
-        return _NUMPY_TYPES[self.sessions[graph].get_inputs()[0].type]
+    def _input_type(self, graph: str, index: int = 0) -> type:
+        return _NUMPY_TYPES[self.sessions[graph].get_inputs()[index].type]
 
     # ----- generation -------------------------------------------------------------------
     def rules(self, gen: GenerationConfig) -> Rules:

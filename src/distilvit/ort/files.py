@@ -24,7 +24,9 @@ from distilvit.folders import CONFIG_FILE
 ONNX_DIR = "onnx"
 EXPORT_KEY = "distilvit_export"  # our block inside config.json; its presence marks an export
 EXPORT_FORMAT = 1
-GRAPHS = ("vision_encoder", "embed_tokens", "decoder_model_merged")
+LLAVA, VED = "llava", "vision-encoder-decoder"  # the two layouts (`distilvit export --layout`)
+GRAPHS = ("vision_encoder", "embed_tokens", "decoder_model_merged")  # the llava layout's
+VED_GRAPHS = ("encoder_model", "decoder_model_merged")
 VARIANT_SUFFIX = {"fp32": "", "int8": "_quantized", "fp16": "_fp16"}
 IMAGE_TOKEN = "<image>"
 
@@ -60,7 +62,7 @@ def read_export_config(folder: str | Path) -> dict[str, Any]:
     return block
 
 
-def variants_in(folder: str | Path) -> list[str]:
-    """Variants whose three graphs are all present."""
+def variants_in(folder: str | Path, graphs: tuple[str, ...] = GRAPHS) -> list[str]:
+    """Variants whose graphs (default: the llava layout's three) are all present."""
     return [v for v in VARIANT_SUFFIX
-            if all((Path(folder) / graph_file(g, v)).is_file() for g in GRAPHS)]
+            if all((Path(folder) / graph_file(g, v)).is_file() for g in graphs)]
