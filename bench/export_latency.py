@@ -1,8 +1,8 @@
 """ONNX export at the `base` architecture (random weights): file sizes and caption latency.
 
-Sizes of every graph in every variant (fp32, INT8, fp16). Latency at batch 1 from pixel
+Sizes of every graph in every variant (fp32, INT8, q4, fp16). Latency at batch 1 from pixel
 values to 20 new tokens (min = max = 20, so no run stops early), greedy with the KV cache:
-torch fp32 (HF generate), ONNX Runtime fp32 and ONNX Runtime INT8 (our numpy decoding loop);
+torch fp32 (HF generate), ONNX Runtime fp32, INT8 and q4 (our numpy decoding loop);
 the baseline is the original design's torch `generate` (linear projector over all 196
 patches, 3 beams, sampling, top-p 0.9) as in bench/generate_latency.py. Each figure is the
 median of `--runs` rounds after one warm-up, every runtime timed once per round (the
@@ -83,10 +83,10 @@ def measure(folder: Path, runs: int) -> dict:
     model = random_captioner(preset("base"))
     result = export_captioner(model, folder, quantize="all")
     # fp16 is for GPUs/WebGPU: on CPU it is slow and its latency is not a figure of interest.
-    verification = verify_export(model, folder, variants=["fp32", "int8"])
+    verification = verify_export(model, folder, variants=["fp32", "int8", "q4"])
     original_preset, original_gen = DESIGNS["original"]
     baseline = random_captioner(preset(original_preset))
-    onnx = {v: OnnxCaptioner(folder, v) for v in ("fp32", "int8")}
+    onnx = {v: OnnxCaptioner(folder, v) for v in ("fp32", "int8", "q4")}
     pixels = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     array = pixels.numpy()
     runtimes = {  # name -> (image prefix only, whole caption)
@@ -96,6 +96,8 @@ def measure(folder: Path, runs: int) -> dict:
                      lambda: onnx["fp32"].generate_ids(array, GREEDY)),
         "ort int8": (lambda: onnx["int8"].image_prefix(array),
                      lambda: onnx["int8"].generate_ids(array, GREEDY)),
+        "ort q4": (lambda: onnx["q4"].image_prefix(array),
+                   lambda: onnx["q4"].generate_ids(array, GREEDY)),
         "baseline (original)": (lambda: baseline.image_prefix(pixels),
                                 lambda: generate_ids(baseline, pixels, original_gen)),
     }
@@ -112,7 +114,7 @@ def measure(folder: Path, runs: int) -> dict:
                                          "greedy_agreement": c.agreement}
                              for c in verification.checks},
             "verification_images": len(verification.images),
-            "int8_total_mb": table["int8"]["total"],
+            "int8_total_mb": table["int8"]["total"], "q4_total_mb": table["q4"]["total"],
             "ratio": latency["baseline (original)"]["total_ms"]
             / latency["ort int8"]["total_ms"],
             "generation": asdict(GREEDY)}
@@ -134,8 +136,8 @@ def print_table(report: dict) -> None:
         print(f"parity {variant}: max |logit diff| {row['max_logit_diff']:.2e}, greedy "
               f"agreement {row['greedy_agreement']:.0%} on {report['verification_images']} "
               "images")
-    print(f"ratio (baseline / ORT INT8): {report['ratio']:.2f}x; "
-          f"INT8 download {report['int8_total_mb']:.1f} MB")
+    print(f"ratio (baseline / ORT INT8): {report['ratio']:.2f}x; INT8 download "
+          f"{report['int8_total_mb']:.1f} MB, q4 download {report['q4_total_mb']:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def _ids(rows, eos):
 
 def test_layout_has_every_graph_variant_and_config(exported):
     for graph in GRAPHS:
-        for variant in ("fp32", "int8", "fp16"):
+        for variant in ("fp32", "int8", "q4", "fp16"):
             assert (exported / graph_file(graph, variant)).is_file()
     assert graph_file("decoder_model_merged", "int8") == "onnx/decoder_model_merged_quantized.onnx"
     config = json.loads((exported / "config.json").read_text())
@@ -150,12 +150,13 @@ def test_int8_runs_and_agreement_is_reported(exported):
     checks = {c["variant"]: c for c in report["checks"]}
     assert checks["fp32"]["agreement"] == 1.0
     assert checks["fp32"]["max_logit_diff"] < 1e-4
-    for variant in ("int8", "fp16"):
+    for variant in ("int8", "q4", "fp16"):
         assert 0.0 <= checks[variant]["agreement"] <= 1.0
         assert np.isfinite(checks[variant]["max_logit_diff"])
         assert len(checks[variant]["captions"]) == len(report["images"])
     fp32 = (exported / graph_file("decoder_model_merged", "fp32")).stat().st_size
     assert (exported / graph_file("decoder_model_merged", "int8")).stat().st_size < fp32
+    assert (exported / graph_file("decoder_model_merged", "q4")).stat().st_size < fp32
 
 
 @pytest.mark.parametrize("family", list(bases.LM_FAMILIES))

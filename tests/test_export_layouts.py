@@ -83,7 +83,7 @@ def transformers_js_greedy(folder, variant: str, pixels: np.ndarray, steps: int,
 
 def test_files_and_configs_follow_transformers_js_vision_encoder_decoder(ved_dir, model):
     for graph in ved.GRAPHS:
-        for variant in ("fp32", "int8", "fp16"):
+        for variant in ("fp32", "int8", "q4", "fp16"):
             assert (ved_dir / graph_file(graph, variant)).is_file()
     assert not (ved_dir / "onnx" / "vision_encoder.onnx").exists()
     assert not (ved_dir / "processor_config.json").exists()
@@ -148,7 +148,7 @@ def test_beam_search_over_the_ved_graphs_equals_the_llava_layout(ved_dir, shapes
     assert runner.caption(images, beams) == llava.caption(images, beams)
 
 
-@pytest.mark.parametrize("variant", ["int8", "fp16"])
+@pytest.mark.parametrize("variant", ["int8", "q4", "fp16"])
 def test_variants_decode_as_the_llava_layout_variants(ved_dir, shapes_export_dir, scenes,
                                                       variant):
     """Same weights quantized the same way: native onnxruntime picks the same tokens."""

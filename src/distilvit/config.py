@@ -266,9 +266,10 @@ class ExportConfig:
                                         "image-text-to-text) or vision-encoder-decoder "
                                         "(encoder_model + decoder_model_merged; transformers.js "
                                         "pipeline('image-to-text'))"))
-    quantize: Literal["int8", "fp16", "none", "all"] = field(
+    quantize: Literal["int8", "q4", "fp16", "none", "all"] = field(
         default="int8", metadata=_help("variants written beside fp32: int8 (*_quantized.onnx), "
-                                       "fp16 (*_fp16.onnx), both (all) or none"))
+                                       "q4 (4-bit weights, *_q4.onnx), fp16 (*_fp16.onnx), "
+                                       "all three (all) or none"))
     verify: bool = field(
         default=True, metadata=_help("run ONNX Runtime and torch on a few images; fail when "
                                      "fp32 logits or greedy tokens differ"))
@@ -291,7 +292,7 @@ class BackendConfig:
     backend: Literal["auto", "torch", "onnx"] = field(
         default="auto", metadata=_help("'auto': onnx for a folder written by `distilvit "
                                        "export`, torch otherwise"))
-    onnx_variant: Literal["fp32", "int8", "fp16"] = field(
+    onnx_variant: Literal["fp32", "int8", "q4", "fp16"] = field(
         default="fp32", metadata=_help("exported graphs the onnx backend runs"))
 
 

@@ -1,5 +1,5 @@
 """`distilvit export MODEL_DIR --output-dir OUT [--layout llava|vision-encoder-decoder]
-[--quantize int8|fp16|none|all] [--no-verify]`."""
+[--quantize int8|q4|fp16|none|all] [--no-verify]`."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ from distilvit.ort.files import GRAPHS, IMAGE_TOKEN, ONNX_DIR, graph_file
 logger = logging.getLogger(__name__)
 
 OPSET = 17  # LayerNormalization is a single op from 17; supported by onnxruntime-web
-QUANTIZE_CHOICES = {"none": (), "int8": ("int8",), "fp16": ("fp16",), "all": ("int8", "fp16")}
+QUANTIZE_CHOICES = {"none": (), "int8": ("int8",), "q4": ("q4",), "fp16": ("fp16",),
+                    "all": ("int8", "q4", "fp16")}
 
 
 @dataclass

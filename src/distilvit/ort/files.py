@@ -9,7 +9,8 @@
     OUT/onnx/embed_tokens{suffix}.onnx         input_ids -> inputs_embeds
     OUT/onnx/decoder_model_merged{suffix}.onnx inputs_embeds, mask, positions, past -> logits
 
-The suffixes are transformers.js's: "" for fp32, `_quantized` for INT8, `_fp16` for fp16.
+The suffixes are transformers.js's: "" for fp32, `_quantized` for INT8 (its "q8"), `_q4` for
+4-bit weights, `_fp16` for fp16.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ EXPORT_FORMAT = 1
 LLAVA, VED = "llava", "vision-encoder-decoder"  # the two layouts (`distilvit export --layout`)
 GRAPHS = ("vision_encoder", "embed_tokens", "decoder_model_merged")  # the llava layout's
 VED_GRAPHS = ("encoder_model", "decoder_model_merged")
-VARIANT_SUFFIX = {"fp32": "", "int8": "_quantized", "fp16": "_fp16"}
+VARIANT_SUFFIX = {"fp32": "", "int8": "_quantized", "q4": "_q4", "fp16": "_fp16"}
 IMAGE_TOKEN = "<image>"
 
 
