@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint bench
+.PHONY: help install test test-browser lint bench demo
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -40,6 +40,10 @@ install: $(STAMP) $(NODE_STAMP) | $(CHROMIUM) ## create .venv (torch CPU + disti
 test: install ## run the test suite
 	$(PY) -m pytest -q
 
+test-browser: install ## the real-Chromium tests alone (browser module, demo page, transformers.js)
+	$(PY) -m pytest -q tests/test_browser_units.py tests/test_browser_captioner.py \
+		tests/test_browser_demo.py tests/test_transformers_js.py
+
 lint: ## ruff
 	$(PY) -m ruff check src tests bench
 
@@ -47,6 +51,8 @@ bench: install ## every benchmark at the base architecture (random weights), JSO
 	$(PY) bench/generate_latency.py --json runs/bench/generate_latency.json
 	$(PY) bench/train_throughput.py --json runs/bench/train_throughput.json
 	$(PY) bench/export_latency.py --json runs/bench/export_latency.json
+	$(PY) bench/browser_latency.py --json runs/bench/browser_latency.json
+	$(PY) bench/transformersjs_latency.py --json runs/bench/transformersjs_latency.json
 
 # ----- training (see docs/training.md) -----------------------------------------------------
 DATASET ?= shapes
@@ -130,3 +136,9 @@ quality-report-quick: install ## the report on 100 images of the embedded shapes
 generate-prompts: ## text-to-image prompts for the rare objects of the last report (RARE_OBJECTS, PROMPTS_PER_OBJECT)
 	$(VENV)/bin/distilvit data prompts --rare-objects $(RARE_OBJECTS) \
 		--prompts-per-object $(PROMPTS_PER_OBJECT) --output $(PROMPTS_OUT)
+
+# ----- browser demo (see docs/browser.md) --------------------------------------------------
+EXPORTED ?=
+PORT ?= 8000
+demo: install ## browser demo on http://127.0.0.1:$(PORT)/ (EXPORTED=an exported folder, optional)
+	$(VENV)/bin/distilvit demo $(EXPORTED) --port $(PORT)

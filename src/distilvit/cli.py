@@ -19,6 +19,7 @@ COMMANDS = {
     "merge": "Fold LoRA into the language model; write a self-contained model folder.",
     "export": "Export to ONNX (fp32 + INT8/fp16), checked against torch with ONNX Runtime.",
     "push": "Upload a trained or exported folder to the Hugging Face Hub with a model card.",
+    "demo": "Browser demo: serve the page, the JS module and an exported model (COOP/COEP).",
     "data": "Dataset tools: merge sources for the Hub, de-bias captions, prompts for rare objects.",
     "quality": "Dataset quality and bias report (HTML, JSON, CSV).",
 }
