@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-browser lint bench demo
+.PHONY: help install test test-browser lint bench demo serve gradio
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,6 +53,7 @@ bench: install ## every benchmark at the base architecture (random weights), JSO
 	$(PY) bench/export_latency.py --json runs/bench/export_latency.json
 	$(PY) bench/browser_latency.py --json runs/bench/browser_latency.json
 	$(PY) bench/transformersjs_latency.py --json runs/bench/transformersjs_latency.json
+	$(PY) bench/serve_load.py --json runs/bench/serve_load.json
 
 # ----- training (see docs/training.md) -----------------------------------------------------
 DATASET ?= shapes
@@ -142,3 +143,10 @@ EXPORTED ?=
 PORT ?= 8000
 demo: install ## browser demo on http://127.0.0.1:$(PORT)/ (EXPORTED=an exported folder, optional)
 	$(VENV)/bin/distilvit demo $(EXPORTED) --port $(PORT)
+
+# ----- servers (see docs/serving.md) -------------------------------------------------------
+serve: install ## REST API for MODEL (an export or a checkpoint) on 127.0.0.1:5000
+	$(VENV)/bin/distilvit serve $(MODEL)
+
+gradio: install ## Gradio demo for MODEL on 127.0.0.1:7860
+	$(VENV)/bin/distilvit gradio $(MODEL)

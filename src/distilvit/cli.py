@@ -17,9 +17,11 @@ COMMANDS = {
     "eval": "Score a model on a dataset split (caption metrics, shapes attributes).",
     "caption": "Caption images with a trained (or merged) model.",
     "merge": "Fold LoRA into the language model; write a self-contained model folder.",
-    "export": "Export to ONNX (fp32 + INT8/fp16), checked against torch with ONNX Runtime.",
+    "export": "Export to ONNX (fp32 + INT8/q4/fp16), checked against torch with ONNX Runtime.",
     "push": "Upload a trained or exported folder to the Hugging Face Hub with a model card.",
     "demo": "Browser demo: serve the page, the JS module and an exported model (COOP/COEP).",
+    "serve": "REST API (Flask, micro-batched) for a model; waitress, or gunicorn --workers.",
+    "gradio": "Gradio demo for a model: image in, caption out.",
     "data": "Dataset tools: merge sources for the Hub, de-bias captions, prompts for rare objects.",
     "quality": "Dataset quality and bias report (HTML, JSON, CSV).",
 }

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from distilvit.backends import load_model
 from distilvit.cli_args import add_config_args, apply_args
 from distilvit.config import BackendConfig, GenerationConfig, InferenceConfig
-from distilvit.errors import ImageError, UsageError
+from distilvit.errors import ImageError
 from distilvit.images import image_extensions, load_image
 
 
@@ -42,27 +43,6 @@ def expand_inputs(paths: list[str]) -> list[str]:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), max(1, size)):
         yield items[start:start + size]
-
-
-def load_model(model_dir: str, backend: BackendConfig, inference: InferenceConfig):
-    """(model, its generation defaults): ONNX Runtime for an exported folder, else torch."""
-    from distilvit.ort.files import is_exported
-
-    exported = is_exported(model_dir)
-    kind = backend.backend if backend.backend != "auto" else ("onnx" if exported else "torch")
-    if kind == "onnx":
-        from distilvit.ort import open_captioner
-
-        model = open_captioner(model_dir, backend.onnx_variant)
-        return model, model.generation
-    if exported:
-        raise UsageError(f"{model_dir}: an ONNX export has no torch weights; caption it with "
-                         "--backend onnx (or leave --backend at auto)")
-    from distilvit.model import Captioner
-    from distilvit.runtime import pick_device
-
-    model = Captioner.from_pretrained(model_dir).to(pick_device(inference.device))
-    return model, model.config.generation
 
 
 def run(args: argparse.Namespace) -> int:

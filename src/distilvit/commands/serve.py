@@ -1,0 +1,61 @@
+"""`distilvit serve MODEL_DIR [--host 127.0.0.1] [--port 5000] [--backend onnx|torch] ...`.
+
+A REST API (POST /caption, GET /health, /info, /, /openapi.json) under waitress, or under
+gunicorn with `--workers N`; see docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from distilvit.cli_args import add_config_args, apply_args
+from distilvit.config import BackendConfig
+from distilvit.errors import UsageError
+from distilvit.folders import read_config_json
+from distilvit.serve.config import BatchConfig, LimitsConfig, ServeConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", metavar="MODEL_DIR",
+                        help="exported (ONNX) or trained/merged (torch) model folder")
+    add_config_args(parser, ServeConfig, "serve", "server")
+    add_config_args(parser, LimitsConfig, "limits", "limits (per request)")
+    add_config_args(parser, BatchConfig, "batching", "micro-batching")
+    add_config_args(parser, BackendConfig, "backend", "backend")
+
+
+def run(args: argparse.Namespace) -> int:
+    from distilvit.serve.app import check_limits, close_app, create_app
+    from distilvit.serve.server import WaitressServer, serve_with_gunicorn
+
+    config = apply_args(ServeConfig(), args, "serve")
+    limits = apply_args(LimitsConfig(), args, "limits")
+    batching = apply_args(BatchConfig(), args, "batching")
+    backend = apply_args(BackendConfig(), args, "backend")
+    if config.workers < 1 or config.threads < 1:
+        raise UsageError("--workers and --threads must be at least 1")
+    check_limits(limits, batching)
+
+    def make_app():
+        return create_app(args.model_dir, backend_config=backend, limits=limits,
+                          batching=batching, cors=config.cors)
+
+    if config.workers > 1:
+        # Each worker loads the model itself; catch a wrong folder here, in one line.
+        read_config_json(args.model_dir, "distilvit train, merge or export")
+        serve_with_gunicorn(make_app, config, limits)
+        return 0
+    app = make_app()
+    try:
+        server = WaitressServer(app, config, limits)
+    except OSError as exc:
+        close_app(app)
+        raise UsageError(f"cannot listen on {config.host}:{config.port} ({exc.strerror})") from None
+    description = app.extensions["distilvit"].backend.description
+    print(f"serving {description['model']} ({description['backend']}) on {server.url} "
+          f"(waitress, {config.threads} threads); Ctrl+C stops", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        close_app(app)
+    return 0

@@ -1,0 +1,124 @@
+"""`distilvit serve` and `distilvit gradio` as commands: flags, usage errors, and the real
+process (waitress, and gunicorn with --workers 2) answering on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import requests
+
+from distilvit.cli import main
+from serve_fixtures import shapes_images
+
+
+def test_serve_help_lists_the_flags(capsys):
+    assert main(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--host", "--port", "--backend", "--workers", "--threads", "--cors",
+                 "--max-upload-mb", "--max-pixels", "--max-num-beams", "--max-batch-size",
+                 "--max-wait-ms", "--queue-size", "--onnx-variant"):
+        assert flag in out, flag
+
+
+def test_gradio_help_lists_the_flags(capsys):
+    assert main(["gradio", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--port" in out and "7860" in out and "--max-upload-mb" in out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--port", "5000"], "not a distilvit model"),
+    (["--max-images", "9", "--queue-size", "8"], "could never be queued"),
+    (["--workers", "0"], "at least 1"),
+])
+def test_usage_errors_are_one_line(tmp_path, capsys, argv, says):
+    assert main(["serve", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and err.count("\n") == 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} never became healthy")
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "distilvit", "serve", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(process: subprocess.Popen, sig: int) -> int:
+    process.send_signal(sig)
+    try:
+        return process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_serve_command_runs_waitress(shapes_export_dir):
+    from distilvit.ort import OnnxCaptioner
+
+    png = shapes_images(1, start=7)[0]
+    process = start([str(shapes_export_dir), "--port", "0", "--threads", "4"])
+    try:
+        line = process.stdout.readline()  # "serving NAME (onnx) on http://127.0.0.1:PORT ..."
+        assert "waitress" in line, process.stderr.read()
+        url = line.split(" on ", 1)[1].split()[0]
+        wait_healthy(url, process)
+        response = requests.post(f"{url}/caption", files={"image": ("s.png", png)}, timeout=60)
+        assert [c["caption"] for c in response.json()["captions"]] == \
+            OnnxCaptioner(shapes_export_dir).caption([png])
+    finally:
+        code = stop(process, signal.SIGINT)
+    assert code == 0
+
+
+def test_serve_command_with_workers_runs_gunicorn_processes(shapes_export_dir):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start([str(shapes_export_dir), "--port", str(port), "--workers", "2",
+                     "--threads", "4"])
+    try:
+        wait_healthy(url, process)
+        workers = psutil.Process(process.pid).children()
+        assert len(workers) == 2  # two processes, each with its own model and batcher
+        png = shapes_images(1)[0]
+        for _ in range(4):
+            response = requests.post(f"{url}/caption", files={"image": ("s.png", png)},
+                                     timeout=60)
+            assert response.status_code == 200
+    finally:
+        stop(process, signal.SIGTERM)
+
+
+def test_the_onnx_app_needs_no_torch(shapes_export_dir):
+    """create_app on an export imports neither torch nor transformers (torch-free servers)."""
+    code = ("import sys; from distilvit.serve import create_app, close_app; "
+            f"app = create_app({str(shapes_export_dir)!r}); close_app(app); "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "[]"
