@@ -9,7 +9,7 @@ same folder. Python is timed before and after the browser (half the runs each) s
 change of load on a shared machine shows in both; every figure is a median after a warm-up.
 `ratio` = browser 2-thread time / Python ORT time. Load averages are recorded.
 
-    python bench/browser_latency.py [--runs 6] [--json out.json] [--keep DIR]
+    python bench/browser_latency.py [--runs 6] [--variant int8|q4] [--json out.json] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -45,22 +45,23 @@ def photo(path: Path) -> Image.Image:
     return image
 
 
-def export_base(folder: Path) -> None:
+def export_base(folder: Path, variant: str) -> None:
     """The base architecture with random weights, exported with INT8 (kept if already there)."""
     from distilvit.bases import random_captioner
     from distilvit.config import preset
     from distilvit.export.onnx_export import export_captioner
     from distilvit.ort.files import variants_in
 
-    if folder.is_dir() and "int8" in variants_in(folder):
+    if folder.is_dir() and variant in variants_in(folder):
         return
-    export_captioner(random_captioner(preset("base")), folder, quantize="int8")
+    export_captioner(random_captioner(preset("base")), folder, quantize=variant)
 
 
-def python_ms(folder: Path, image: Image.Image, runs: int, threads: int) -> list[float]:
+def python_ms(folder: Path, image: Image.Image, runs: int, threads: int,
+              variant: str) -> list[float]:
     from distilvit.ort import OnnxCaptioner
 
-    model = OnnxCaptioner(folder, "int8", threads=threads)
+    model = OnnxCaptioner(folder, variant, threads=threads)
     model.caption(image, GREEDY)  # warm-up
     samples = []
     for _ in range(runs):
@@ -70,14 +71,14 @@ def python_ms(folder: Path, image: Image.Image, runs: int, threads: int) -> list
     return samples
 
 
-def browser_runs(folder: Path, image: Path, runs: int, workdir: Path) -> dict:
+def browser_runs(folder: Path, image: Path, runs: int, workdir: Path, variant: str) -> dict:
     generation = {"maxNewTokens": GREEDY.max_new_tokens, "minNewTokens": GREEDY.min_new_tokens}
     mounts = {"/": WEB_DIR, "/ort/": ORT_DIST, "/model/": folder, "/tests/": SCRIPTS / "pages",
               "/images/": image.parent}
     with serve(mounts, isolated=True) as server:
         return run_script(SCRIPTS / "latency.mjs",
                           {"url": f"{server.url}/tests/module.html", "model": "/model/",
-                           "dtype": "int8", "image": f"/images/{image.name}",
+                           "dtype": variant, "image": f"/images/{image.name}",
                            "threads": list(THREADS), "runs": runs, "generation": generation},
                           workdir, timeout=590)
 
@@ -90,23 +91,24 @@ def summary(samples: list[dict]) -> dict:
             "new_tokens": samples[0]["newTokens"]}
 
 
-def measure(folder: Path, runs: int, python_threads: int, workdir: Path) -> dict:
-    export_base(folder)
+def measure(folder: Path, runs: int, python_threads: int, workdir: Path,
+            variant: str = "int8") -> dict:
+    export_base(folder, variant)
     image_path = workdir / "photo.png"
     image = photo(image_path)
     loads = [os.getloadavg()]
-    python = python_ms(folder, image, (runs + 1) // 2, python_threads)
+    python = python_ms(folder, image, (runs + 1) // 2, python_threads, variant)
     loads.append(os.getloadavg())
-    browser = browser_runs(folder, image_path, runs, workdir)
+    browser = browser_runs(folder, image_path, runs, workdir, variant)
     loads.append(os.getloadavg())
-    python += python_ms(folder, image, runs // 2, python_threads)
+    python += python_ms(folder, image, runs // 2, python_threads, variant)
     loads.append(os.getloadavg())
     rows = {f"browser wasm {t} thread{'s' * (t > 1)}": {**summary(browser[str(t)]["samples"]),
                                                         "threads": browser[str(t)]["info"]["threads"],
                                                         "workers": browser[str(t)]["workers"]}
             for t in THREADS}
     python_total = statistics.median(python)
-    return {"architecture": "base (random weights)", "variant": "int8", "runs": runs,
+    return {"architecture": "base (random weights)", "variant": variant, "runs": runs,
             "image": "640x480 RGB, decoded once", "generation": asdict(GREEDY),
             "python_ort": {"total_ms": python_total, "samples_ms": python,
                            "threads": python_threads or "onnxruntime default",
@@ -117,7 +119,7 @@ def measure(folder: Path, runs: int, python_threads: int, workdir: Path) -> dict
 
 
 def print_table(report: dict) -> None:
-    print(f"base architecture, random weights, INT8; 20 new tokens; median of {report['runs']} "
+    print(f"base architecture, random weights, {report['variant']}; 20 new tokens; median of {report['runs']} "
           f"runs; {report['cpu_count']} CPUs; load average (1 min) during the run "
           f"{report['load_average_1m']}")
     print(f"{'runtime':<26}{'total ms':>10}{'encoder ms':>12}{'prefill ms':>12}{'ms/token':>10}")
@@ -131,6 +133,8 @@ def print_table(report: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--variant", choices=("int8", "q4"), default="int8",
+                        help="exported graphs both runtimes run (q4: 4-bit decoder weights)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", type=Path, help="export here (reused if already there)")
     parser.add_argument("--python-threads", type=int, default=2,
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
         sys.exit(f"error: cannot run the browser: {missing}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "base-onnx"
-        report = measure(folder, args.runs, args.python_threads, Path(tmp))
+        report = measure(folder, args.runs, args.python_threads, Path(tmp), args.variant)
     print_table(report)
     write_json(report, args.json)
     return report

@@ -21,7 +21,7 @@ export { ImageError } from './images.js';
 export { missingFeatures } from './support.js';
 
 export const GRAPHS = ['vision_encoder', 'embed_tokens', 'decoder_model_merged'];
-export const DTYPE_SUFFIX = { fp32: '', int8: '_quantized' };
+export const DTYPE_SUFFIX = { fp32: '', int8: '_quantized', q4: '_q4' };
 const EXPORT_FORMAT = 1;
 const now = () => performance.now();
 
@@ -34,7 +34,7 @@ export class ModelError extends Error {
 
 export class Captioner {
   // source: a Hub id ('org/name'), a base URL, or a path served beside the page.
-  // options: dtype 'int8' (default) | 'fp32'; device 'auto' | 'wasm' | 'webgpu'; threads;
+  // options: dtype 'int8' (default) | 'q4' | 'fp32'; device 'auto' | 'wasm' | 'webgpu'; threads;
   //   onProgress({loaded, total, file, fromCache}); hubUrl; revision; cache (default true);
   //   wasmPaths (where onnxruntime-web's .wasm files are, if not beside its script).
   static async load(source, options = {}) {
@@ -44,7 +44,7 @@ export class Captioner {
         'use a recent Chrome, Edge, Firefox or Safari');
     }
     const dtype = options.dtype ?? 'int8';
-    if (!(dtype in DTYPE_SUFFIX)) throw new ModelError(`unknown dtype '${dtype}' (int8 or fp32)`);
+    if (!(dtype in DTYPE_SUFFIX)) throw new ModelError(`unknown dtype '${dtype}' (int8, q4 or fp32)`);
     const baseUrl = resolveSource(source, options);
     const fetchOptions = { useCache: options.cache ?? true };
     const started = now();
