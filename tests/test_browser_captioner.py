@@ -2,7 +2,7 @@
 
 The tiny preset trained briefly on `shapes` (decisive logits) is exported once per session;
 the browser must produce Python's greedy tokens and bit-identical pixel values for photo-like,
-hard-edged, RGBA, grayscale, JPEG and non-square images, in fp32 and INT8, with WASM threads
+hard-edged, RGBA, grayscale, JPEG and non-square images, in fp32, INT8 and q4, with WASM threads
 when the page is cross-origin isolated and one thread when it is not. Model files come from
 the Cache API after the first download; Hub ids resolve to `/<id>/resolve/main/`.
 """
@@ -82,17 +82,17 @@ def python_reference(export_dir: Path, images: Path, dtype: str) -> dict[str, di
 
 @pytest.fixture(scope="module")
 def isolated_run(shapes_export_dir, images, tmp_path_factory) -> dict:
-    """Every image captioned in fp32 and INT8 on one cross-origin isolated page."""
+    """Every image captioned in fp32, INT8 and q4 on one cross-origin isolated page."""
     names = [f"/images/{p.name}" for p in sorted(images.iterdir())]
     with serve(mounts(shapes_export_dir, images), isolated=True) as server:
         return run_script(SCRIPTS / "parity.mjs",
                           {"url": f"{server.url}/tests/module.html", "model": "/model/",
-                           "dtypes": ["fp32", "int8"], "images": names, "beams": BEAMS,
+                           "dtypes": ["fp32", "int8", "q4"], "images": names, "beams": BEAMS,
                            "beamImages": BEAM_IMAGES},
                           tmp_path_factory.mktemp("parity"), timeout=100)
 
 
-@pytest.mark.parametrize("dtype", ["fp32", "int8"])
+@pytest.mark.parametrize("dtype", ["fp32", "int8", "q4"])
 def test_browser_greedy_tokens_equal_python_ort(isolated_run, shapes_export_dir, images, dtype):
     expected = python_reference(shapes_export_dir, images, dtype)
     browser = isolated_run["dtypes"][dtype]
