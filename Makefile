@@ -141,7 +141,7 @@ generate-prompts: ## text-to-image prompts for the rare objects of the last repo
 # ----- browser demo (see docs/browser.md) --------------------------------------------------
 EXPORTED ?=
 PORT ?= 8000
-demo: install ## browser demo on http://127.0.0.1:$(PORT)/ (EXPORTED=an exported folder, optional)
+demo: install ## browser demo on http://127.0.0.1:PORT/ (PORT=8000, EXPORTED=an exported folder, optional)
 	$(VENV)/bin/distilvit demo $(EXPORTED) --port $(PORT)
 
 # ----- servers (see docs/serving.md) -------------------------------------------------------
