@@ -15,26 +15,38 @@ from distilvit.folders import read_config_json
 from distilvit.serve.config import BatchConfig, LimitsConfig, ServeConfig
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """MODEL_DIR and the flags `serve` and `gradio` share: limits, batching, backend."""
     parser.add_argument("model_dir", metavar="MODEL_DIR",
                         help="exported (ONNX) or trained/merged (torch) model folder")
-    add_config_args(parser, ServeConfig, "serve", "server")
     add_config_args(parser, LimitsConfig, "limits", "limits (per request)")
     add_config_args(parser, BatchConfig, "batching", "micro-batching")
     add_config_args(parser, BackendConfig, "backend", "backend")
 
 
+def model_settings(args: argparse.Namespace) -> tuple[LimitsConfig, BatchConfig, BackendConfig]:
+    """The shared flags as configs; a UsageError for limits that cannot work together."""
+    from distilvit.serve.app import check_limits
+
+    limits = apply_args(LimitsConfig(), args, "limits")
+    batching = apply_args(BatchConfig(), args, "batching")
+    check_limits(limits, batching)
+    return limits, batching, apply_args(BackendConfig(), args, "backend")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    add_config_args(parser, ServeConfig, "serve", "server")
+
+
 def run(args: argparse.Namespace) -> int:
-    from distilvit.serve.app import check_limits, close_app, create_app
+    from distilvit.serve.app import close_app, create_app
     from distilvit.serve.server import WaitressServer, serve_with_gunicorn
 
     config = apply_args(ServeConfig(), args, "serve")
-    limits = apply_args(LimitsConfig(), args, "limits")
-    batching = apply_args(BatchConfig(), args, "batching")
-    backend = apply_args(BackendConfig(), args, "backend")
     if config.workers < 1 or config.threads < 1:
         raise UsageError("--workers and --threads must be at least 1")
-    check_limits(limits, batching)
+    limits, batching, backend = model_settings(args)
 
     def make_app():
         return create_app(args.model_dir, backend_config=backend, limits=limits,

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,12 +53,7 @@ def export_captioner(model, output_dir: str | Path, quantize: str = "int8") -> E
 
     The caller's model is not modified: LoRA is merged into a copy of the language model.
     """
-    if quantize not in QUANTIZE_CHOICES:
-        raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}")
-    out = Path(output_dir)
-    (out / ONNX_DIR).mkdir(parents=True, exist_ok=True)
-    lm = merged_language_model(model)
-    shape = LMShape.of(lm)
+    out, lm, shape = start_export(model, output_dir, quantize)
     tokenizer = copy.deepcopy(model.tokenizer)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
@@ -69,12 +65,28 @@ def export_captioner(model, output_dir: str | Path, quantize: str = "int8") -> E
     variants = ["fp32", *QUANTIZE_CHOICES[quantize]]
     write_layout(out, model, lm, shape, tokenizer, image_token_id, prefix_tokens, variants,
                  OPSET)
-    for variant in variants[1:]:
-        for graph in GRAPHS:
-            make_variant(out / graph_file(graph, "fp32"), out / graph_file(graph, variant),
-                         graph, variant)
+    write_variants(out, GRAPHS, variants)
     logger.info("exported %s (%s)", out, ", ".join(variants))
     return ExportResult(out, shape, prefix_tokens, variants, file_sizes(out))
+
+
+def start_export(model, output_dir: str | Path, quantize: str) -> tuple[Path, Any, LMShape]:
+    """(folder with its onnx/ made, the LM with LoRA merged into a copy, its shape)."""
+    if quantize not in QUANTIZE_CHOICES:
+        raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}")
+    out = Path(output_dir)
+    (out / ONNX_DIR).mkdir(parents=True, exist_ok=True)
+    lm = merged_language_model(model)
+    return out, lm, LMShape.of(lm)
+
+
+def write_variants(out: Path, graphs: tuple[str, ...], variants: list[str],
+                   int8_ops: dict[str, list[str]] | None = None) -> None:
+    """Every variant after fp32 (the first) of every graph, made from the fp32 file."""
+    for variant in variants[1:]:
+        for graph in graphs:
+            make_variant(out / graph_file(graph, "fp32"), out / graph_file(graph, variant),
+                         graph, variant, int8_ops)
 
 
 def file_sizes(out: Path) -> dict[str, int]:

@@ -50,10 +50,10 @@ from distilvit.export.onnx_export import (
     export_decoder,
     export_vision,
     file_sizes,
-    merged_language_model,
     quiet_tracing,
+    start_export,
+    write_variants,
 )
-from distilvit.export.quantize import make_variant
 from distilvit.export.verify import Verification, verify_export
 from distilvit.ort.files import CONFIG_FILE, EXPORT_KEY, ONNX_DIR, VED, VED_GRAPHS, graph_file
 from distilvit.ort.ved import DECODER, ENCODER, VedCaptioner
@@ -69,12 +69,7 @@ STALE_FILES = ("processor_config.json",)  # the LLaVA layout's, left by an earli
 
 def export_ved(model, output_dir: str | Path, quantize: str = "int8") -> ExportResult:
     """Write the two fp32 graphs, the requested variants and the config files."""
-    if quantize not in QUANTIZE_CHOICES:
-        raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}")
-    out = Path(output_dir)
-    (out / ONNX_DIR).mkdir(parents=True, exist_ok=True)
-    lm = merged_language_model(model)
-    shape = LMShape.of(lm)
+    out, lm, shape = start_export(model, output_dir, quantize)
     core = out / ONNX_DIR / "decoder_core.tmp.onnx"
     try:
         with quiet_tracing(), torch.inference_mode(False), torch.no_grad():
@@ -87,10 +82,7 @@ def export_ved(model, output_dir: str | Path, quantize: str = "int8") -> ExportR
         core.unlink(missing_ok=True)
     variants = ["fp32", *QUANTIZE_CHOICES[quantize]]
     write_ved_layout(out, model, lm, shape, prefix_tokens, variants)
-    for variant in variants[1:]:
-        for graph in GRAPHS:
-            make_variant(out / graph_file(graph, "fp32"), out / graph_file(graph, variant),
-                         graph, variant, INT8_OPS)
+    write_variants(out, GRAPHS, variants, INT8_OPS)
     logger.info("exported %s as %s (%s)", out, LAYOUT, ", ".join(variants))
     return ExportResult(out, shape, prefix_tokens, variants, file_sizes(out), GRAPHS)
 
