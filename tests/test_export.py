@@ -221,7 +221,8 @@ def test_caption_command_detects_an_export(trained_dir, exported, images, capsys
 def test_tiny_preset_exports_with_fp32_parity(tmp_path):
     model = Captioner.build(preset("tiny")).eval()
     with torch.no_grad():  # the tiny preset standardises features: fit its statistics
-        model.projector.standardizer.fit(model.encoder(torch.randn(32, 3, 64, 64)))
+        side = model.encoder.tower.config.image_size
+        model.projector.standardizer.fit(model.encoder(torch.randn(32, 3, side, side)))
     perturb_trainable(model, seed=4)
     export_captioner(model, tmp_path, quantize="int8")
     report = verify_export(model, tmp_path)

@@ -38,7 +38,7 @@ def model(shapes_model_dir):
 
 @pytest.fixture(scope="module")
 def scenes() -> list[Image.Image]:
-    """Shapes test scenes at the model's input size (64 px), as the model was trained."""
+    """Shapes test scenes at the model's input size, as the model was trained."""
     return [make_example("test", i, ShapesConfig()).image for i in range(6)]
 
 
@@ -91,7 +91,7 @@ def test_files_and_configs_follow_transformers_js_vision_encoder_decoder(ved_dir
     assert config["model_type"] == "vision-encoder-decoder" and config["is_encoder_decoder"]
     assert config["decoder_start_token_id"] == model.format.separator_id
     assert config["decoder"]["model_type"] == "llama"
-    assert config["encoder"]["image_size"] == 64
+    assert config["encoder"]["image_size"] == model.encoder.tower.config.image_size
     assert config["distilvit_export"]["layout"] == "vision-encoder-decoder"
     generation = json.loads((ved_dir / "generation_config.json").read_text())
     assert generation["decoder_start_token_id"] == model.format.separator_id

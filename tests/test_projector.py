@@ -38,3 +38,18 @@ def test_standardizer_uses_training_statistics():
     # offsets of 30 against a spread of 0.01: fp32 leaves ~1e-4 of cancellation error
     torch.testing.assert_close(standardized.mean(0), torch.zeros(4, 4), atol=1e-3, rtol=0)
     torch.testing.assert_close(standardized.std(0), torch.ones(4, 4), atol=1e-3, rtol=0)
+
+
+def test_position_embedding_tells_identical_tokens_apart():
+    config = ProjectorConfig(type="mlp", pixel_shuffle_factor=2, position_embedding=True)
+    with pytest.raises(ValueError, match="patch count"):
+        Projector(config, 8, 16)
+    projector = Projector(config, 8, 16, num_patches=36)
+    assert projector.position.shape == (9, 16)
+    torch.nn.init.normal_(projector.position)
+    same = torch.ones(1, 36, 8)  # every patch alike: only the position can differ
+    out = projector(same)
+    assert out.shape == (1, 9, 16)
+    assert not torch.allclose(out[0, 0], out[0, 1])
+    out.sum().backward()
+    assert projector.position.grad is not None and projector.position.grad.abs().sum() > 0

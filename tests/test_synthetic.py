@@ -51,7 +51,7 @@ def test_scores_on_perfect_and_wrong_captions():
 def test_images_and_captions_vary():
     examples = list(load_shapes("train", sample=50, config=SMALL))
     assert len(examples) == 50
-    assert all(e.image.size == (64, 64) and e.image.mode == "RGB" for e in examples)
+    assert all(e.image.size == (SMALL.image_size,) * 2 and e.image.mode == "RGB" for e in examples)
     assert all(len(set(e.captions)) == SMALL.captions_per_image for e in examples)
     counts = Counter(len(e.extra["objects"]) for e in examples)
     assert set(counts) == {1, 2, 3}

@@ -2,7 +2,7 @@ import json
 
 import torch
 
-from distilvit.config import preset
+from distilvit.config import ShapesConfig, preset
 from distilvit.model import Captioner
 from distilvit.model.loading import builtin_dir
 from distilvit.tinybases import TinyBasesConfig, build, cell_weights
@@ -10,7 +10,9 @@ from distilvit.tinybases import TinyBasesConfig, build, cell_weights
 
 def test_shipped_bases_build_the_tiny_preset():
     model = Captioner.build(preset("tiny"))
-    assert model.encoder.tower.config.image_size == 64
+    tower, shipped = model.encoder.tower.config, TinyBasesConfig()
+    assert (tower.image_size, tower.patch_size) == (shipped.image_size, shipped.patch_size)
+    assert tower.image_size == ShapesConfig().image_size  # scenes drawn at the tower's size
     assert model.tokenizer.eos_token_id is not None
     trainable, total = model.num_parameters()
     assert 0 < trainable < total

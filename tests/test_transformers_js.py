@@ -45,17 +45,21 @@ pytestmark = [needs_browser, pytest.mark.skipif(
 
 
 def write_images(folder: Path) -> list[str]:
-    """Scenes at the model's 64 px, then other sizes, alpha, grayscale and JPEG."""
-    def scene(index: int, size: int = 64) -> Image.Image:
+    """Scenes at the model's size (the shapes default), then other sizes, alpha, grayscale
+    and JPEG."""
+    side = ShapesConfig().image_size
+
+    def scene(index: int, size: int = side) -> Image.Image:
         return make_example("test", index, ShapesConfig(image_size=size)).image
 
     for i, name in enumerate(AT_SIZE):
         scene(i).save(folder / name)
-    scene(6, 96).save(folder / "scene-96px.png")
+    scene(6, 128).save(folder / "scene-128px.png")
     scene(7, 160).resize((120, 70), Image.Resampling.BILINEAR).save(folder / "wide.png")
     scene(8, 48).save(folder / "scene-48px.png")
     rgba = scene(9).convert("RGBA")
-    rgba.putalpha(Image.fromarray((np.arange(64 * 64) % 256).reshape(64, 64).astype(np.uint8)))
+    alpha = (np.arange(side * side) % 256).reshape(side, side).astype(np.uint8)
+    rgba.putalpha(Image.fromarray(alpha))
     rgba.save(folder / "rgba.png")
     scene(10).convert("L").save(folder / "gray.png")
     scene(11).save(folder / "scene.jpg", quality=85)

@@ -39,10 +39,12 @@ class Captioner(nn.Module):
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         lm_size = causal_lm(lm).config.hidden_size
-        self.projector = Projector(config.projector, encoder.hidden_size, lm_size)
+        num_patches = _encoder_patches(encoder)
+        if num_patches:
+            check_grid(num_patches, config.projector.pixel_shuffle_factor)
+        self.projector = Projector(config.projector, encoder.hidden_size, lm_size, num_patches)
         self.format = SequenceFormat.from_tokenizer(tokenizer, config.max_length,
                                                     config.separator_token)
-        _check_encoder_grid(encoder, config.projector.pixel_shuffle_factor)
 
     # ----- construction ---------------------------------------------------------------
     @classmethod
@@ -164,8 +166,10 @@ def _right_padded(mask: torch.Tensor) -> bool:
     return bool((mask[:, 1:] <= mask[:, :-1]).all())
 
 
-def _check_encoder_grid(encoder: VisionEncoder, factor: int) -> None:
+def _encoder_patches(encoder: VisionEncoder) -> int | None:
+    """Patches per image from the tower's config (None when it does not say)."""
     cfg = encoder.tower.config
     size, patch = getattr(cfg, "image_size", None), getattr(cfg, "patch_size", None)
     if isinstance(size, int) and isinstance(patch, int) and patch > 0:
-        check_grid((size // patch) ** 2, factor)
+        return (size // patch) ** 2
+    return None

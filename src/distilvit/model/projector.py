@@ -66,7 +66,8 @@ class FeatureStandardizer(nn.Module):
 
 
 class Projector(nn.Module):
-    def __init__(self, config: ProjectorConfig, vision_size: int, lm_size: int):
+    def __init__(self, config: ProjectorConfig, vision_size: int, lm_size: int,
+                 num_patches: int | None = None):
         super().__init__()
         self.standardizer = FeatureStandardizer() if config.standardize else None
         self.factor = config.pixel_shuffle_factor
@@ -79,8 +80,14 @@ class Projector(nn.Module):
                                      nn.Linear(hidden, lm_size))
         else:
             raise ValueError(f"unknown projector type {config.type!r} (linear or mlp)")
+        self.position = None
+        if config.position_embedding:
+            if not num_patches:
+                raise ValueError("position_embedding needs the vision tower's patch count")
+            self.position = nn.Parameter(torch.zeros(num_patches // self.factor**2, lm_size))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if self.standardizer is not None:
             features = self.standardizer(features)
-        return self.net(pixel_shuffle(features, self.factor))
+        tokens = self.net(pixel_shuffle(features, self.factor))
+        return tokens if self.position is None else tokens + self.position.to(tokens.dtype)

@@ -5,7 +5,7 @@ Data order is a pure function of (seed, epoch), so a resumed run only needs its 
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import math
 import time
@@ -23,6 +23,7 @@ from distilvit.data.features import CaptionData
 from distilvit.train.distributed import World, shard, wrap
 from distilvit.train.optim import build_optimizer, warmup_cosine
 from distilvit.train.state import Progress, load_state, save_state
+from distilvit.train.trackers import MetricsLog
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class Trainer:
         self.scheduler = warmup_cosine(self.optimizer, self.steps, cfg.warmup_ratio)
         self.progress = Progress()
         self.state_dir = self.out / "checkpoint"
+        self.metrics = (MetricsLog(self.out, cfg.report_to, dataclasses.asdict(cfg))
+                        if self.is_main else None)
 
     def fit(self) -> dict[str, Any]:
         if self.cfg.resume and (self.state_dir / "trainer_state.json").is_file():
@@ -121,10 +124,14 @@ class Trainer:
                         unit="step", disable=not self.is_main)
         self.started = time.perf_counter() - self.progress.seconds
         stop = self.progress.step >= self.steps
-        while not stop:
-            stop = self._run_epoch()
-        self.bar.close()
-        return self._finish()
+        try:
+            while not stop:
+                stop = self._run_epoch()
+            return self._finish()
+        finally:
+            self.bar.close()
+            if self.metrics is not None:
+                self.metrics.close()
 
     def _run_epoch(self) -> bool:
         p, cfg = self.progress, self.cfg
@@ -204,9 +211,7 @@ class Trainer:
         row = {"step": p.step, "epoch": p.epoch, "lr": self.scheduler.get_last_lr()[0],
                "seconds": round(p.seconds, 2),
                "samples_per_s": round(seen / max(p.seconds, 1e-9), 1), **values}
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / "log.jsonl", "a") as log:
-            log.write(json.dumps(row) + "\n")
+        self.metrics.write(row)
 
     def _finish(self) -> dict[str, Any]:
         p = self.progress

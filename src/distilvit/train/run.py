@@ -16,6 +16,7 @@ from distilvit.runtime import pick_device, resolve_precision, seed_everything
 from distilvit.train.distributed import barrier, device_for, init_world
 from distilvit.train.loop import Trainer
 from distilvit.train.losses import build_clip_loss
+from distilvit.train.trackers import check_trackers
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def train(cfg: TrainConfig, model_config: CaptionerConfig) -> dict[str, Any]:
     writes checkpoints and logs.
     """
     world = init_world()
+    check_trackers(cfg.report_to)  # before minutes of data loading
     seed_everything(cfg.seed)
     device = pick_device(device_for(world, cfg.device))
     precision = resolve_precision(cfg.precision, device)
