@@ -87,3 +87,18 @@ def resolve_precision(requested: str, device: torch.device) -> str:
         logger.info("precision %s (auto on %s)", precision, device)
         return precision
     return requested
+
+
+def store_frozen_weights_in_bf16(model: torch.nn.Module) -> int:
+    """Keep the frozen matrices (linear weights, embedding tables) in bf16; returns bytes saved.
+
+    For bf16 autocast training only: autocast casts every fp32 matmul weight to bf16 on each
+    step anyway, so fp32 copies of frozen weights cost memory and cast time and change no
+    result. Trainable parameters, norms and biases (1-D) stay fp32.
+    """
+    saved = 0
+    for param in model.parameters():
+        if not param.requires_grad and param.dim() >= 2 and param.dtype == torch.float32:
+            param.data = param.data.to(torch.bfloat16)
+            saved += param.numel() * 2
+    return saved
