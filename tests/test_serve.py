@@ -196,3 +196,16 @@ def test_a_request_that_waits_too_long_gets_503(shapes_export_dir, pngs):
         response = post_file(base, pngs[0])
         assert response.status_code == 503 and "no caption within" in response.json()["error"]
         assert response.headers["Retry-After"] == "1"
+
+
+def test_a_vision_encoder_decoder_export_is_served_too(shapes_ved_dir, pngs):
+    """The other export layout, through the same server: captions as its Python runtime's."""
+    from distilvit.ort import open_captioner
+
+    want = open_captioner(shapes_ved_dir).caption(pngs[:4])
+    with running_server(shapes_ved_dir) as base:
+        files = [("image", (f"{i}.png", pngs[i], "image/png")) for i in range(4)]
+        response = requests.post(f"{base}/caption", files=files, timeout=60)
+        assert captions(response) == want
+        info = requests.get(f"{base}/info", timeout=10).json()
+    assert info["backend"] == "onnx"
