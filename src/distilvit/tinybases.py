@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 PHRASE_TOKENS = 8  # "large purple triangle" and padding
 CELLS = ("top left", "top", "top right", "left", "centre", "right", "bottom left", "bottom",
          "bottom right")
+# What can sit in a cell: index 0 is an empty cell, then every (size, colour, shape).
+PHRASES = ["empty"] + [f"{s} {c} {h}" for s in SIZES for c in COLOURS for h in SHAPES]
 
 
 @dataclass
@@ -78,15 +80,12 @@ def dense_description(objects) -> str:
 
 
 def make_corpus(cfg: TinyBasesConfig):
-    """Scenes drawn once: (uint8 pixels, dense descriptions, phrases, and per cell the index
-    of the phrase naming what is there, "empty" included), then (all-template captions, each cell's
-    slot) for the LM."""
+    """Scenes drawn once: uint8 pixels, dense descriptions, all-template captions, and per
+    cell the index in PHRASES of what is there ("empty" included)."""
     shapes = ShapesConfig(seed=cfg.seed, image_size=cfg.image_size)
     pixels = np.empty((cfg.images, cfg.image_size, cfg.image_size, 3), dtype=np.uint8)
     dense, captions = [], []
-    phrases = ["empty"] + [f"{s} {c} {h}" for s in SIZES for c in COLOURS for h in SHAPES]
     cell_labels = torch.zeros((cfg.images, 9), dtype=torch.long)
-    slots = torch.zeros((cfg.images, 9), dtype=torch.long)
     for i in tqdm(range(cfg.images), desc="scenes", unit="img", leave=False):
         objects, attempt = scene_for("train", i, shapes)
         rng = np.random.default_rng([cfg.seed, 0, i, attempt, 1])
@@ -94,9 +93,8 @@ def make_corpus(cfg: TinyBasesConfig):
         dense.append(dense_description(objects))
         captions.append([caption(objects, t) for t in range(len(TEMPLATES))])
         for o in objects:
-            cell_labels[i, o.cell] = phrases.index(f"{o.size} {o.colour} {o.shape}")
-        slots[i] = torch.tensor(scene_slots(objects))
-    return (torch.from_numpy(pixels), dense, phrases, cell_labels), (captions, slots)
+            cell_labels[i, o.cell] = PHRASES.index(f"{o.size} {o.colour} {o.shape}")
+    return (torch.from_numpy(pixels), dense, PHRASES, cell_labels), captions
 
 
 def normalise(pixels_uint8: torch.Tensor) -> torch.Tensor:
@@ -194,22 +192,12 @@ def _pooled(output) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-KINDS = [(size, colour, shape) for size in SIZES for colour in COLOURS for shape in SHAPES]
-
-
-def scene_slots(objects) -> list[int]:
-    """Per grid cell in reading order, 0 if empty else 1 + the index of its object's kind."""
-    slots = [0] * len(CELLS)
-    for o in objects:
-        slots[o.cell] = 1 + KINDS.index(o.kind)
-    return slots
-
-
-def pretrain_lm(cfg: TinyBasesConfig, tokenizer, slots: torch.Tensor,
+def pretrain_lm(cfg: TinyBasesConfig, tokenizer, cell_labels: torch.Tensor,
                 captions) -> transformers.LlamaForCausalLM:
     """Next-token prediction on scene captions; on 3 steps in 4 the caption is prompted by
-    one learned vector per grid cell naming what is there (slot vectors, then BOS caption EOS,
-    the captioner's own layout, loss on the caption only).
+    one learned vector per grid cell naming what is there (a slot table over PHRASES indexed
+    by `cell_labels`; slot vectors, then BOS caption EOS: the captioner's own layout, loss on
+    the caption only).
 
     The prompted steps teach the LM to read a prefix of one embedding per cell: find each
     object in reading order, group repeats, name size, colour and shape, the in-context skill
@@ -221,7 +209,7 @@ def pretrain_lm(cfg: TinyBasesConfig, tokenizer, slots: torch.Tensor,
     config = bases.lm_config("llama", tokenizer, hidden=cfg.lm_hidden, layers=cfg.lm_layers,
                              heads=4, tie_word_embeddings=True)
     model = transformers.LlamaForCausalLM(config)
-    slot_table = torch.nn.Embedding(len(KINDS) + 1, cfg.lm_hidden)
+    slot_table = torch.nn.Embedding(len(PHRASES), cfg.lm_hidden)
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     encoded = [[[bos] + ids + [eos] for ids in tokenizer(group, add_special_tokens=False)
                 ["input_ids"]] for group in captions]
@@ -237,7 +225,7 @@ def pretrain_lm(cfg: TinyBasesConfig, tokenizer, slots: torch.Tensor,
         input_ids, labels, mask = _pad_batch(rows, tokenizer.pad_token_id)
         embeds = model.get_input_embeddings()(input_ids)
         if step % 4:
-            prefix = slot_table(slots[scenes])
+            prefix = slot_table(cell_labels[scenes])
             embeds = torch.cat([prefix, embeds], dim=1)
             mask = torch.cat([torch.ones(prefix.shape[:2], dtype=mask.dtype), mask], dim=1)
             labels = torch.cat([torch.full(prefix.shape[:2], -100), labels], dim=1)
@@ -273,10 +261,10 @@ def build(cfg: TinyBasesConfig, out_dir: Path) -> dict:
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.perf_counter()
-    corpus, (captions, slots) = make_corpus(cfg)
+    corpus, captions = make_corpus(cfg)
     texts = corpus[1] + corpus[2] + [c for group in captions for c in group]
     tokenizer = bases.train_tokenizer(texts, vocab_size=cfg.vocab_size)
-    lm = pretrain_lm(cfg, tokenizer, slots, captions)
+    lm = pretrain_lm(cfg, tokenizer, corpus[3], captions)
     siglip = pretrain_vision(cfg, tokenizer, corpus)
     save(out_dir, siglip, lm, tokenizer, cfg)
     info = {"config": asdict(cfg), "seconds": round(time.perf_counter() - start, 1),
