@@ -3,11 +3,14 @@
 (a) original: linear projector over all 196 patches, the vision encoder run every step,
     LM-head logits over the whole sequence, fp32;
 (b) ours: pixel-shuffle k=2 (49 tokens) + MLP, features read from the frozen-feature cache,
-    logits only at caption positions, bf16 autocast where the hardware has it (frozen
-    weights then stored in bf16, eager attention on the CPU, LoRA dropout 0: the Trainer's
-    and the preset's defaults).
+    logits only at caption positions, bf16 autocast where the hardware has it, and what
+    `Trainer` sets up for a run of >= 1000 steps (frozen weights stored in bf16, eager
+    attention on the CPU, decoder layers compiled under `--compile auto`) with the preset's
+    LoRA dropout 0.
 Batch 8, captions of 32 tokens. Each design runs in its own process so its peak RSS is its
-own. Also measured: epoch 2 / epoch 1 speed with the cache (epoch 1 encodes the images).
+own; the warm-up step (where (b) compiles) is timed apart as `first_step_s`. Also measured:
+epoch 2 / epoch 1 speed with the cache (epoch 1 encodes the images), after an untimed
+warm-up run that compiles the layers as a long run would.
 
     python bench/train_throughput.py [--steps 5] [--device cpu] [--json out.json]
 """
@@ -30,9 +33,10 @@ from bench_io import write_json
 from distilvit.bases import random_captioner
 from distilvit.config import TrainConfig, preset
 from distilvit.model.lora import causal_lm
-from distilvit.runtime import resolve_precision, store_frozen_weights_in_bf16
+from distilvit.runtime import resolve_precision
 from distilvit.sequence import IGNORE_INDEX
-from distilvit.train.loop import autocast_for, use_eager_attention
+from distilvit.train.compile import AUTO_MIN_STEPS, compiled_layers
+from distilvit.train.loop import autocast_for, prepare_for_training
 from distilvit.train.optim import build_optimizer
 
 BATCH, CAPTION_TOKENS = 8, 32
@@ -62,14 +66,11 @@ def run_design(design: str, steps: int, device: str) -> dict:
     optimizer = build_optimizer(model, TrainConfig())
     pixels, text = torch.randn(BATCH, 3, 224, 224), _text(model)
     features = model.encoder(pixels).detach().half() if design == "ours" else None
-    if design == "ours":  # as the Trainer sets up a run
-        if precision == "bf16":
-            store_frozen_weights_in_bf16(model)
-        if model.device.type == "cpu":
-            use_eager_attention(model)
+    compiler = (prepare_for_training(model, precision, "auto", AUTO_MIN_STEPS)
+                if design == "ours" else None)
 
     def step():
-        with autocast_for(model, precision):
+        with autocast_for(model, precision), compiled_layers(compiler):
             if design == "original":
                 loss = original_loss(model, pixels, text)
             else:
@@ -79,37 +80,45 @@ def run_design(design: str, steps: int, device: str) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    step()  # warm-up
+    start = time.perf_counter()
+    step()  # warm-up (and compilation)
+    first = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(steps):
         step()
     seconds = time.perf_counter() - start
-    return {"design": design, "precision": precision, "steps": steps,
+    return {"design": design, "precision": precision, "compiled": compiler is not None,
+            "steps": steps, "first_step_s": first,
             "samples_per_s": steps * BATCH / seconds, "step_s": seconds / steps,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 
 
 def epoch_speedup(steps: int) -> dict:
     """Epoch 1 (encode into the cache + train) against epoch 2 (cache hit + train)."""
-    from distilvit.config import TrainConfig as TC
     from distilvit.data.features import DataSpec, load_split
+    from distilvit.train.compile import should_compile
     from distilvit.train.loop import Trainer
 
     model = random_captioner(preset("base"))
     precision = resolve_precision("auto", model.device)
+    compile_setting = ("on" if should_compile("auto", model.device, AUTO_MIN_STEPS)
+                       else "off")
     spec = DataSpec(datasets=("shapes",), split="train", sample=steps * BATCH)
-    times = []
-    with tempfile.TemporaryDirectory() as cache:
-        for epoch in range(2):
-            start = time.perf_counter()
-            data = load_split(model, spec, cache, precision)
-            cfg = TC(batch_size=BATCH, num_train_epochs=1, output_dir=f"{cache}/run{epoch}",
-                     checkpoint_every=0, log_every=10**9, precision=precision)
-            trainer = Trainer(model, data, None, cfg, precision)
-            trainer.fit()
-            times.append(time.perf_counter() - start)
-    return {"images": steps * BATCH, "epoch1_s": times[0], "epoch2_s": times[1],
-            "epoch2_speedup": times[0] / times[1]}
+
+    def run_epoch(cache: str, out: str) -> float:
+        start = time.perf_counter()
+        data = load_split(model, spec, cache, precision)
+        cfg = TrainConfig(batch_size=BATCH, num_train_epochs=1, output_dir=out,
+                          checkpoint_every=0, log_every=10**9, precision=precision,
+                          compile=compile_setting)
+        Trainer(model, data, None, cfg, precision).fit()
+        return time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_epoch(f"{tmp}/warm-up", f"{tmp}/warm-up-run")  # compiles, fills another cache
+        times = [run_epoch(f"{tmp}/cache", f"{tmp}/run{epoch}") for epoch in range(2)]
+    return {"images": steps * BATCH, "compile": compile_setting, "epoch1_s": times[0],
+            "epoch2_s": times[1], "epoch2_speedup": times[0] / times[1]}
 
 
 def child(design: str, steps: int, device: str) -> dict:
@@ -143,12 +152,15 @@ def main(argv: list[str] | None = None) -> dict:
 def print_table(report: dict) -> None:
     print(f"base architecture, random weights, batch {report['batch']}, "
           f"{report['caption_tokens']} caption tokens, {report['threads']} threads")
-    print(f"{'design':<10}{'precision':>10}{'samples/s':>11}{'s/step':>9}{'peak RSS GB':>13}")
+    print(f"{'design':<10}{'precision':>10}{'compiled':>9}{'samples/s':>11}{'s/step':>9}"
+          f"{'first step s':>14}{'peak RSS GB':>13}")
     for row in report["designs"].values():
-        print(f"{row['design']:<10}{row['precision']:>10}{row['samples_per_s']:>11.2f}"
-              f"{row['step_s']:>9.2f}{row['peak_rss_gb']:>13.2f}")
+        print(f"{row['design']:<10}{row['precision']:>10}{str(row['compiled']):>9}"
+              f"{row['samples_per_s']:>11.2f}{row['step_s']:>9.2f}{row['first_step_s']:>14.1f}"
+              f"{row['peak_rss_gb']:>13.2f}")
     c = report["cache"]
-    print(f"feature cache, {c['images']} images: epoch 1 {c['epoch1_s']:.1f} s, "
+    print(f"feature cache, {c['images']} images (compile {c['compile']}): "
+          f"epoch 1 {c['epoch1_s']:.1f} s, "
           f"epoch 2 {c['epoch2_s']:.1f} s ({c['epoch2_speedup']:.1f}x)")
     print(f"ratio (ours / original samples/s): {report['ratio']:.2f}x")
 

@@ -228,6 +228,10 @@ class TrainConfig:
     max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping (0 = off)"))
     precision: Literal["auto", "bf16", "fp32"] = field(
         default="auto", metadata=_help("'auto' = bf16 autocast where the hardware has it"))
+    compile: Literal["auto", "on", "off"] = field(
+        default="auto", metadata=_help("torch.compile each LM decoder layer for the training "
+                                       "steps; 'auto' = on for CPU runs of >= 1000 steps when "
+                                       "a C++ compiler is found"))
     eval_every: int = field(default=0, metadata=_help("validate every N steps (0 = per epoch)"))
     eval_samples: int = field(default=200, metadata=_help("validation images scored"))
     early_stopping_patience: int = field(

@@ -9,6 +9,7 @@ from torch import nn
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, PreTrainedModel
 
 from distilvit.config import EncoderConfig
+from distilvit.model.blocks import transformer_layers
 from distilvit.model.loading import load_or_explain
 
 
@@ -51,13 +52,6 @@ def load_image_processor(path: str, trust_remote_code: bool = False):
         path, backend="pil", trust_remote_code=trust_remote_code))
 
 
-def _hidden_layers(model: nn.Module, count: int) -> nn.ModuleList:
-    for module in model.modules():
-        if isinstance(module, nn.ModuleList) and len(module) == count:
-            return module
-    raise ValueError(f"cannot find the {count} transformer layers of {type(model).__name__}")
-
-
 class VisionEncoder(nn.Module):
     """Frozen by default; `unfreeze_last_n_layers` makes the top layers (and final norm) train."""
 
@@ -75,7 +69,7 @@ class VisionEncoder(nn.Module):
         n = self.config.unfreeze_last_n_layers
         if n <= 0:
             return []
-        layers = _hidden_layers(self.tower, self.tower.config.num_hidden_layers)
+        layers = transformer_layers(self.tower)
         modules = list(layers[-n:])
         norm = getattr(self.tower, "post_layernorm", None)
         return modules + ([norm] if norm is not None else [])

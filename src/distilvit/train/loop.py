@@ -22,6 +22,7 @@ from distilvit.config import TrainConfig
 from distilvit.data.features import CaptionData
 from distilvit.model.lora import causal_lm
 from distilvit.runtime import store_frozen_weights_in_bf16
+from distilvit.train.compile import LayerCompiler, compiled_layers, should_compile
 from distilvit.train.distributed import World, shard, wrap
 from distilvit.train.optim import build_optimizer, warmup_cosine
 from distilvit.train.state import Progress, load_state, save_state
@@ -66,6 +67,21 @@ def use_eager_attention(model) -> None:
     lm = causal_lm(model.lm)
     if hasattr(lm, "set_attn_implementation"):
         lm.set_attn_implementation("eager")
+
+
+def prepare_for_training(model, precision: str, compile_setting: str,
+                         steps: int) -> LayerCompiler | None:
+    """The speed settings every run applies before its first step (the bench reuses it)."""
+    if precision == "bf16":
+        saved = store_frozen_weights_in_bf16(model)
+        logger.info("frozen weights kept in bf16 (%.0f MB less)", saved / 1e6)
+    if model.device.type == "cpu":
+        use_eager_attention(model)
+    if not should_compile(compile_setting, model.device, steps):
+        return None
+    logger.info("decoder layers compiled for the training steps (--compile %s)",
+                compile_setting)
+    return LayerCompiler(model)
 
 
 def autocast_for(model, precision: str):
@@ -118,14 +134,10 @@ class Trainer:
         self.model, self.train_data, self.val_data = model, train, val
         self.cfg, self.precision, self.clip_loss = cfg, precision, clip_loss
         self.world, self.is_main = world, world.is_main  # only rank 0 writes
-        if precision == "bf16":
-            saved = store_frozen_weights_in_bf16(model)
-            logger.info("frozen weights kept in bf16 (%.0f MB less)", saved / 1e6)
-        if model.device.type == "cpu":
-            use_eager_attention(model)
+        self.steps = total_steps(len(train), cfg, world)
+        self.compiler = prepare_for_training(model, precision, cfg.compile, self.steps)
         self.forward = wrap(model, world)
         self.out = Path(cfg.output_dir)
-        self.steps = total_steps(len(train), cfg, world)
         self.optimizer = build_optimizer(model, cfg, clip_loss)
         self.scheduler = warmup_cosine(self.optimizer, self.steps, cfg.warmup_ratio)
         self.progress = Progress()
@@ -160,8 +172,9 @@ class Trainer:
             rows = batches[p.batch_in_epoch]
             captions = pick_captions(self.train_data, rows, cfg.seed, p.epoch)
             batch = make_batch(self.model, self.train_data, rows, captions)
-            losses = batch_loss(self.model, batch, self.precision, self.clip_loss,
-                                self.forward)
+            with compiled_layers(self.compiler):
+                losses = batch_loss(self.model, batch, self.precision, self.clip_loss,
+                                    self.forward)
             (losses["loss"] / cfg.gradient_accumulation_steps).backward()
             p.batch_in_epoch += 1
             last = p.batch_in_epoch == len(batches)
