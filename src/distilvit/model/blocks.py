@@ -9,8 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 
-def transformer_layers(model: nn.Module, count: int | None = None) -> nn.ModuleList:
-    count = model.config.num_hidden_layers if count is None else count
+def transformer_layers(model: nn.Module) -> nn.ModuleList:
+    count = model.config.num_hidden_layers
     for module in model.modules():
         if isinstance(module, nn.ModuleList) and len(module) == count:
             return module

@@ -1,6 +1,6 @@
 """Regional `torch.compile`: each decoder layer of the LM compiled, for training steps only.
 
-Why: on the CPU a training step is a third elementwise work (RMSNorm, rotary embedding,
+Why: on the CPU a third of a training step is element-wise work (RMSNorm, rotary embedding,
 SiLU gating, LoRA scaling, autocast casts), each a separate pass over memory; Inductor fuses
 them. Measured on two cores, compiled and eager runs interleaved in one process: `base`
 architecture, batch 8, bf16, caption lengths varying: 1.08 -> 0.72 s per step; `tiny`
@@ -8,13 +8,13 @@ preset on `shapes`, batch 32, fp32, whole Trainer steps: 62 -> 43 ms (docs/train
 
 Why per layer: the layers share one code object, so one compilation serves all of them
 (~23 s on two cores from a cold cache, plus ~17 s for the dynamic-shape recompile) where
-compiling the whole model took 150 s. Why training steps only: validation and generation see other shapes and a KV
-cache, which would recompile; outside `compiled_layers` the layers run eagerly as before.
+compiling the whole model took 150 s. Why training steps only: validation and generation
+see other shapes and a KV cache, which would recompile; outside `compiled_layers` the
+layers run eagerly as before.
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +24,6 @@ import torch
 from distilvit.model.blocks import transformer_layers
 from distilvit.model.decoder import backbone
 from distilvit.model.lora import causal_lm
-
-logger = logging.getLogger(__name__)
 
 # Compiling costs 20-40 s before training goes at full speed (cold cache, two cores; the
 # first new caption length recompiles once with dynamic shapes). Savings per step measured
