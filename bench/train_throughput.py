@@ -35,7 +35,7 @@ from distilvit.config import TrainConfig, preset
 from distilvit.model.lora import causal_lm
 from distilvit.runtime import resolve_precision
 from distilvit.sequence import IGNORE_INDEX
-from distilvit.train.compile import AUTO_MIN_STEPS, compiled_layers
+from distilvit.train.compile import AUTO_MIN_STEPS, run_compiled
 from distilvit.train.loop import autocast_for, prepare_for_training
 from distilvit.train.optim import build_optimizer
 
@@ -69,14 +69,15 @@ def run_design(design: str, steps: int, device: str) -> dict:
     compiler = (prepare_for_training(model, precision, "auto", AUTO_MIN_STEPS)
                 if design == "ours" else None)
 
-    def step():
-        with autocast_for(model, precision), compiled_layers(compiler):
+    def loss() -> torch.Tensor:
+        with autocast_for(model, precision):
             if design == "original":
-                loss = original_loss(model, pixels, text)
-            else:
-                loss = model(text.input_ids, text.attention_mask, text.labels,
-                             image_features=features.float()).loss
-        loss.backward()
+                return original_loss(model, pixels, text)
+            return model(text.input_ids, text.attention_mask, text.labels,
+                         image_features=features.float()).loss
+
+    def step():
+        run_compiled(compiler, loss).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

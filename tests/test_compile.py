@@ -42,9 +42,13 @@ def test_compiled_layers_match_eager_and_switch_back(make_config, tmp_path):
                  labels=text.labels, pixel_values=torch.randn(2, 3, 32, 32))
     eager_loss, eager_grads = _loss_and_grads(model, batch)
     compiler = LayerCompiler(model)
-    with compiler.active():
+
+    def compiled_step():
         assert all("forward" in vars(layer) for layer in compiler.layers)
-        loss, grads = _loss_and_grads(model, batch)
+        return _loss_and_grads(model, batch)
+
+    loss, grads = compiler.run(compiled_step)
+    assert compiler.proven and compiler.enabled
     assert not any("forward" in vars(layer) for layer in compiler.layers)
     assert loss == pytest.approx(eager_loss, rel=1e-5)
     assert grads.keys() == eager_grads.keys() and any("lora" in n for n in grads)
@@ -61,3 +65,30 @@ def test_trainer_with_compile_on_trains_and_saves_an_eager_model(make_config, tm
     assert not any("forward" in vars(m) for m in model.modules())
     image = Image.new("RGB", (32, 32), "red")
     assert model.caption(image) == reloaded.caption(image)
+
+
+def _failing_compile(forward):
+    def compiled(*args, **kwargs):
+        raise RuntimeError("C++ compile failed: Python.h: No such file or directory")
+    return compiled
+
+
+def test_a_broken_toolchain_falls_back_to_eager_training(make_config, tmp_path, monkeypatch,
+                                                         caplog):
+    monkeypatch.setattr(compile_module.torch, "compile", _failing_compile)
+    with caplog.at_level("WARNING", logger="distilvit.train.compile"):
+        _fit(make_config("llama"), _train_config(tmp_path, compile="on"))
+    assert "torch.compile failed (C++ compile failed: Python.h" in caplog.text
+    rows = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert len([r for r in rows if '"loss"' in r]) == 6
+
+
+def test_an_error_of_the_step_itself_still_surfaces(make_config, monkeypatch):
+    monkeypatch.setattr(compile_module.torch, "compile", _failing_compile)
+    compiler = LayerCompiler(Captioner.build(make_config("llama")))
+
+    def broken_step():
+        raise ValueError("bad batch")
+
+    with pytest.raises(ValueError, match="bad batch"):
+        compiler.run(broken_step)

@@ -9,21 +9,26 @@ preset on `shapes`, batch 32, fp32, whole Trainer steps: 62 -> 43 ms (docs/train
 Why per layer: the layers share one code object, so one compilation serves all of them
 (~23 s on two cores from a cold cache, plus ~17 s for the dynamic-shape recompile) where
 compiling the whole model took 150 s. Why training steps only: validation and generation
-see other shapes and a KV cache, which would recompile; outside `compiled_layers` the
+see other shapes and a KV cache, which would recompile; outside `run_compiled` the
 layers run eagerly as before.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 
 from distilvit.model.blocks import transformer_layers
 from distilvit.model.decoder import backbone
 from distilvit.model.lora import causal_lm
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Compiling costs 20-40 s before training goes at full speed (cold cache, two cores; the
 # first new caption length recompiles once with dynamic shapes). Savings per step measured
@@ -51,14 +56,36 @@ def should_compile(setting: str, device: torch.device, steps: int) -> bool:
 
 
 class LayerCompiler:
-    """Holds one compiled forward per decoder layer; `active()` swaps them in."""
+    """Holds one compiled forward per decoder layer; `run(step)` calls step with them.
+
+    Compilation happens on the first call, so that is where a broken toolchain (a compiler
+    without Python headers, say) shows: then the run warns once and goes on eagerly. An
+    error that is not the compiler's fails the eager retry the same way and surfaces.
+    """
 
     def __init__(self, model) -> None:
         self.layers = list(transformer_layers(backbone(causal_lm(model.lm))))
         self.compiled = [torch.compile(layer.forward) for layer in self.layers]
+        self.enabled, self.proven = True, False
+
+    def run(self, step: Callable[[], T]) -> T:
+        if not self.enabled:
+            return step()
+        try:
+            with self._active():
+                result = step()
+        except Exception as error:
+            if self.proven:
+                raise
+            self.enabled = False
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            logger.warning("torch.compile failed (%s); training goes on eagerly", first_line)
+            return step()
+        self.proven = True
+        return result
 
     @contextmanager
-    def active(self) -> Iterator[None]:
+    def _active(self) -> Iterator[None]:
         # An instance attribute shadows the class's forward; deleting it restores eager.
         for layer, forward in zip(self.layers, self.compiled, strict=True):
             layer.forward = forward
@@ -69,11 +96,6 @@ class LayerCompiler:
                 del layer.forward
 
 
-@contextmanager
-def compiled_layers(compiler: LayerCompiler | None) -> Iterator[None]:
-    """`compiler.active()`, or nothing when compilation is off."""
-    if compiler is None:
-        yield
-        return
-    with compiler.active():
-        yield
+def run_compiled(compiler: LayerCompiler | None, step: Callable[[], T]) -> T:
+    """`step()` with the compiled layers, or eagerly when compilation is off."""
+    return step() if compiler is None else compiler.run(step)

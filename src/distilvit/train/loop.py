@@ -11,6 +11,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from distilvit.config import TrainConfig
 from distilvit.data.features import CaptionData
 from distilvit.model.lora import causal_lm
 from distilvit.runtime import store_frozen_weights_in_bf16
-from distilvit.train.compile import LayerCompiler, compiled_layers, should_compile
+from distilvit.train.compile import LayerCompiler, run_compiled, should_compile
 from distilvit.train.distributed import World, shard, wrap
 from distilvit.train.optim import build_optimizer, warmup_cosine
 from distilvit.train.state import Progress, load_state, save_state
@@ -172,9 +173,8 @@ class Trainer:
             rows = batches[p.batch_in_epoch]
             captions = pick_captions(self.train_data, rows, cfg.seed, p.epoch)
             batch = make_batch(self.model, self.train_data, rows, captions)
-            with compiled_layers(self.compiler):
-                losses = batch_loss(self.model, batch, self.precision, self.clip_loss,
-                                    self.forward)
+            losses = run_compiled(self.compiler, partial(
+                batch_loss, self.model, batch, self.precision, self.clip_loss, self.forward))
             (losses["loss"] / cfg.gradient_accumulation_steps).backward()
             p.batch_in_epoch += 1
             last = p.batch_in_epoch == len(batches)
