@@ -34,7 +34,7 @@ def _loss_and_grads(model, batch) -> tuple[float, dict[str, torch.Tensor]]:
 
 
 @needs_compiler
-def test_compiled_layers_match_eager_and_switch_back(make_config, tmp_path):
+def test_compiled_layers_match_eager_and_switch_back(make_config):
     torch.manual_seed(0)
     model = Captioner.build(make_config("llama")).train()
     text = model.format.encode(model.tokenizer, ["a red circle", "two blue squares here"])
