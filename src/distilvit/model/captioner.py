@@ -30,6 +30,8 @@ class CaptionerOutput:
 
 
 class Captioner(nn.Module):
+    runtime = "torch"  # distilvit.caption_model.CaptionModel
+
     def __init__(self, config: CaptionerConfig, encoder: VisionEncoder, lm: nn.Module,
                  tokenizer: Any, image_processor: Any):
         super().__init__()
@@ -149,6 +151,15 @@ class Captioner(nn.Module):
     def preprocess(self, images: list[ImageInput]) -> torch.Tensor:
         rgb = [load_image(image) for image in images]
         return self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+
+    @property
+    def generation(self) -> GenerationConfig:
+        return self.config.generation
+
+    def describe(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "device": str(self.device),
+                "base_models": {"vision": self.config.encoder.name_or_path,
+                                "language": self.config.decoder.name_or_path}}
 
     @torch.inference_mode()
     def caption(self, images: ImageInput | list[ImageInput],

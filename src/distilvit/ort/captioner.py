@@ -32,6 +32,7 @@ class OnnxCaptioner:
 
     layout = LLAVA
     graphs = GRAPHS
+    runtime = "onnx"  # distilvit.caption_model.CaptionModel
 
     def __init__(self, folder: str | Path, variant: str = "fp32", threads: int = 0):
         self.folder = Path(folder)
@@ -57,6 +58,13 @@ class OnnxCaptioner:
         decoder = self.sessions["decoder_model_merged"]
         self.float_type = self._decoder_float_type()
         self.past_names = [i.name for i in decoder.get_inputs() if i.name.startswith("past_")]
+
+    def describe(self) -> dict[str, Any]:
+        captioner = self.meta.get("captioner", {})
+        return {"runtime": self.runtime, "variant": self.variant, "layout": self.layout,
+                "base_models": {
+                    "vision": captioner.get("encoder", {}).get("name_or_path", "unknown"),
+                    "language": captioner.get("decoder", {}).get("name_or_path", "unknown")}}
 
     @classmethod
     def available_variants(cls, folder: str | Path) -> list[str]:
