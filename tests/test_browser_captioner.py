@@ -20,8 +20,8 @@ from browser_harness import ORT_DIST, SCRIPTS, WEB_DIR, needs_browser, run_scrip
 from distilvit.config import ShapesConfig
 from distilvit.data.synthetic import make_example
 from distilvit.ort import OnnxCaptioner
-from distilvit.ort.decoding import until_eos
 from distilvit.ort.files import GRAPHS, graph_file
+from distilvit.tokens import until_eos
 
 pytestmark = needs_browser
 HUB_ID = "test-org/tiny-shapes"

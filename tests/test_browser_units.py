@@ -18,8 +18,9 @@ from tokenizers import AddedToken, Tokenizer, decoders, models
 from browser_harness import SCRIPTS, browser_missing, run_script
 from distilvit.bases import train_tokenizer
 from distilvit.images import to_rgb
-from distilvit.ort.decoding import Cache, Rules, beam_search, greedy, until_eos
+from distilvit.ort.decoding import Cache, Rules, beam_search, greedy
 from distilvit.ort.preprocess import ImagePreprocessor
+from distilvit.tokens import until_eos
 
 pytestmark = pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")
 

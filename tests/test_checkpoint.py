@@ -7,8 +7,7 @@ from safetensors.torch import load_file
 from conftest import perturb_trainable
 from distilvit.errors import ModelDirError
 from distilvit.generate import generate_ids
-from distilvit.model import Captioner
-from distilvit.model.checkpoint import merge_checkpoint
+from distilvit.model import Captioner, merge_checkpoint
 
 
 def test_checkpoint_holds_only_trainable_weights(trained_dir):

@@ -9,7 +9,7 @@ import pytest
 
 from distilvit.cli import main
 from distilvit.quality.debias_rules import rewrite
-from distilvit.quality.lexicons import find_all
+from distilvit.words.lexicons import find_all
 from fixtures.quality_helpers import PEOPLE_CAPTIONS, people_rows, picture
 
 REMOVED = ("gender", "race_ethnicity", "nationality", "religion", "sexual_orientation")

@@ -24,9 +24,9 @@ from distilvit.generate import generate_ids
 from distilvit.model import Captioner
 from distilvit.model.loading import builtin_dir
 from distilvit.ort import OnnxCaptioner
-from distilvit.ort.decoding import until_eos
 from distilvit.ort.files import GRAPHS, graph_file
 from distilvit.runtime import hf_quiet
+from distilvit.tokens import until_eos
 from export_fixtures import awkward_images, export_once
 
 GREEDY = GenerationConfig(max_new_tokens=10)

@@ -18,8 +18,8 @@ from distilvit.export.verify import torch_first_logits
 from distilvit.generate import generate_ids
 from distilvit.model import Captioner
 from distilvit.ort import OnnxCaptioner
-from distilvit.ort.decoding import until_eos
 from distilvit.ort.files import graph_file
+from distilvit.tokens import until_eos
 from export_fixtures import awkward_images
 
 VED = ["--layout", "vision-encoder-decoder"]

@@ -6,7 +6,7 @@ import pytest
 
 from distilvit.errors import UsageError
 from distilvit.eval.metrics import MetricError, gendered_rate
-from distilvit.quality.lexicons import GENDER, LEXICONS, Lexicon, find_terms, lexicon
+from distilvit.words.lexicons import GENDER, LEXICONS, Lexicon, find_terms, lexicon
 
 
 @pytest.mark.parametrize("text, expected", [

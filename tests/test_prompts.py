@@ -12,8 +12,8 @@ import pytest
 from distilvit.cli import main
 from distilvit.errors import UsageError
 from distilvit.quality.config import PromptsConfig
-from distilvit.quality.lexicons import find_all
 from distilvit.quality.prompts import generate, read_objects
+from distilvit.words.lexicons import find_all
 from fixtures.quality_helpers import picture
 
 

@@ -17,8 +17,9 @@ import pytest
 from distilvit.cli import main
 from distilvit.quality.config import QualityConfig
 from distilvit.quality.html_report import SECTIONS
-from distilvit.quality.records import from_example, object_names
+from distilvit.quality.records import from_example
 from distilvit.quality.report import build_report
+from distilvit.words.objects import object_names
 from fixtures.quality_helpers import build_people_folder, build_tiny_clip, skewed_shapes
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -18,10 +18,10 @@ from distilvit.quality.alignment import (
 )
 from distilvit.quality.bias import BiasTally
 from distilvit.quality.config import FidelityConfig
-from distilvit.quality.lexicons import LEXICONS, find_all
 from distilvit.quality.objects import ObjectStats, entropy_bits, gini, top_share
 from distilvit.quality.textstats import TextTally
 from distilvit.quality.vocabulary import COCO, COCO_VOCABULARY, plural
+from distilvit.words.lexicons import LEXICONS, find_all
 
 
 def test_clip_score_and_ref_clip_score_follow_hessel_et_al():

@@ -30,7 +30,7 @@ from distilvit.generate import generate_ids
 from distilvit.images import load_image
 from distilvit.model import Captioner
 from distilvit.ort import OnnxCaptioner
-from distilvit.ort.decoding import until_eos
+from distilvit.tokens import until_eos
 
 TJS = NODE_MODULES / "@huggingface" / "transformers"
 TJS_ORT = TJS / "node_modules" / "onnxruntime-web" / "dist"

@@ -11,6 +11,7 @@ import warnings
 import torch
 import transformers
 
+from distilvit import tokens
 from distilvit.config import GenerationConfig
 from distilvit.model.lora import causal_lm
 
@@ -36,10 +37,11 @@ def hf_generation_config(gen: GenerationConfig, fmt, tokenizer,
 
 
 def bad_words_ids(tokenizer, words: tuple[str, ...]) -> list[list[int]]:
-    """Each word as it tokenizes at a sentence start and after a space."""
-    variants = {tuple(tokenizer(form, add_special_tokens=False)["input_ids"])
-                for word in words for form in (word, " " + word) if word.strip()}
-    return [list(v) for v in sorted(variants) if v]
+    """`distilvit.tokens.bad_words_ids` with a transformers tokenizer, as HF wants it."""
+    def encode(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    return [list(ids) for ids in tokens.bad_words_ids(encode, words)]
 
 
 def prompt_embeddings(model, prefix: torch.Tensor) -> torch.Tensor:
@@ -73,12 +75,9 @@ def generate_ids(model, pixel_values: torch.Tensor | None, gen: GenerationConfig
 
 def decode(model, token_ids: torch.Tensor) -> list[str]:
     """Text up to the first EOS, special tokens dropped."""
-    texts = []
-    for row in token_ids.tolist():
-        if model.format.eos_id in row:
-            row = row[: row.index(model.format.eos_id)]
-        texts.append(model.tokenizer.decode(row, skip_special_tokens=True).strip())
-    return texts
+    return [model.tokenizer.decode(tokens.until_eos(row, model.format.eos_id),
+                                   skip_special_tokens=True).strip()
+            for row in token_ids.tolist()]
 
 
 def generate_captions(model, pixel_values: torch.Tensor, gen: GenerationConfig) -> list[str]:

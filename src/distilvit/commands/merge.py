@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from distilvit.model.checkpoint import merge_checkpoint
+    from distilvit.model import merge_checkpoint
 
     out = merge_checkpoint(args.model_dir, args.output_dir)
     print(out)

@@ -13,10 +13,9 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -27,6 +26,27 @@ from distilvit.data.schema import Example
 
 logger = logging.getLogger(__name__)
 ENCODE_BATCH = 64
+
+
+class FeatureEncoder(Protocol):
+    """What loading a split needs from the model (`distilvit.model.Captioner` has it)."""
+
+    @property
+    def features_frozen(self) -> bool:
+        """True when the tower never changes, so its features can be cached."""
+        ...
+
+    def feature_identity(self, precision: str) -> str:
+        """Text that changes whenever the cached features would (the cache key's part)."""
+        ...
+
+    def encode_images(self, images: list[Image.Image], precision: str = "fp32") -> np.ndarray:
+        """Patch features [B, P, D] (float32)."""
+        ...
+
+    def preprocess(self, images: list[Any]) -> torch.Tensor:
+        """pixel_values [B, 3, H, W] for the tower."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -60,31 +80,28 @@ class CaptionData:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def model_inputs(self, model, rows: list[int]) -> dict[str, torch.Tensor]:
+    def model_inputs(self, model: FeatureEncoder, rows: list[int]) -> dict[str, torch.Tensor]:
         """`image_features` from the cache, else `pixel_values` through the processor."""
         if self.features is not None:
             return {"image_features": torch.from_numpy(np.asarray(self.features[rows]))}
-        images = [self.images[i] for i in rows]
-        pixels = model.image_processor(images=images, return_tensors="pt")["pixel_values"]
-        return {"pixel_values": pixels}
+        return {"pixel_values": model.preprocess([self.images[i] for i in rows])}
 
 
-def encoder_identity(model, precision: str) -> str:
-    parts = [model.config.encoder.name_or_path, model.encoder.tower.config.to_json_string(),
-             model.image_processor.to_json_string(), precision]
-    return "\n".join(parts)
-
-
-def cache_key(model, spec: DataSpec, precision: str) -> str:
-    text = encoder_identity(model, precision) + "\n" + repr(spec)
+def cache_key(model: FeatureEncoder, spec: DataSpec, precision: str) -> str:
+    text = model.feature_identity(precision) + "\n" + repr(spec)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def load_split(model, spec: DataSpec, cache_dir: str | Path | None, precision: str = "fp32",
-               ) -> CaptionData:
+def read_split(spec: DataSpec) -> CaptionData:
+    """The split's images and captions in memory (no model needed)."""
+    return _in_memory(spec.examples())
+
+
+def load_split(model: FeatureEncoder, spec: DataSpec, cache_dir: str | Path | None,
+               precision: str = "fp32") -> CaptionData:
     """Read a split; with `cache_dir` (frozen tower only), features come from the cache."""
-    if cache_dir is None or not model.encoder.frozen:
-        return _in_memory(spec.examples())
+    if cache_dir is None or not model.features_frozen:
+        return read_split(spec)
     folder = Path(cache_dir) / cache_key(model, spec, precision)
     if (folder / "meta.json").is_file():
         logger.info("feature cache hit: %s", folder)
@@ -110,14 +127,14 @@ def _read_cache(folder: Path) -> CaptionData:
     return CaptionData(meta["ids"], meta["captions"], meta["extra"], features=features)
 
 
-def _write_cache(model, examples: Iterable[Example], folder: Path, precision: str
+def _write_cache(model: FeatureEncoder, examples: Iterable[Example], folder: Path, precision: str
                  ) -> CaptionData:
     folder.mkdir(parents=True, exist_ok=True)
     raw = folder / "features.f16"
     ids, captions, extra, shape = [], [], [], None
     with open(raw, "wb") as sink:
         for batch in _batches(tqdm(examples, desc="encoding images", unit="img")):
-            feats = encode_images(model, [ex.image for ex in batch], precision)
+            feats = model.encode_images([ex.image for ex in batch], precision)
             sink.write(feats.astype(np.float16).tobytes())
             shape = feats.shape[1:]
             ids += [ex.id for ex in batch]
@@ -141,14 +158,3 @@ def _batches(items: Iterable[Example], size: int = ENCODE_BATCH) -> Iterator[lis
             batch = []
     if batch:
         yield batch
-
-
-@torch.inference_mode()
-def encode_images(model, images: list[Image.Image], precision: str = "fp32") -> np.ndarray:
-    pixels = model.image_processor(images=images, return_tensors="pt")["pixel_values"]
-    device = model.device
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
-                else nullcontext())
-    with autocast:
-        feats = model.encoder(pixels.to(device))
-    return feats.float().cpu().numpy()

@@ -153,7 +153,7 @@ def split_caps(sample: int) -> dict[str, int | None]:
 
 def row_of(example: Example, image_format: str) -> dict[str, Any]:
     from distilvit.data.sources.common import captions_from
-    from distilvit.quality.records import object_names
+    from distilvit.words.objects import object_names
 
     extra = example.extra
     return {

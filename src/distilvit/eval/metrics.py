@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from distilvit.errors import DistilvitError
-from distilvit.quality.lexicons import lexicon
+from distilvit.words.lexicons import lexicon
 
 if TYPE_CHECKING:
     from pycocoevalcap.meteor.meteor import Meteor
@@ -70,7 +70,7 @@ def caption_metrics(predictions: Mapping[K, str], references: Mapping[K, Sequenc
 
 
 def gendered_rate(captions: Sequence[str]) -> float:
-    """Fraction of captions with at least one gendered word (`quality.lexicons.GENDER`)."""
+    """Fraction of captions with at least one gendered word (`words.lexicons.GENDER`)."""
     if not captions:
         raise MetricError("gendered_rate needs at least one caption")
     gender = lexicon("gender")

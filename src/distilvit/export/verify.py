@@ -22,7 +22,7 @@ from distilvit.errors import DistilvitError
 from distilvit.generate import generate_ids, prompt_embeddings
 from distilvit.images import describe, load_image
 from distilvit.model.lora import causal_lm
-from distilvit.ort.decoding import until_eos
+from distilvit.tokens import until_eos
 
 REPORT_FILE = "verification.json"
 METRICS_SHOWN = ("attribute_accuracy", "strict_accuracy", "cider", "bleu4")

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from distilvit.config import CaptionerConfig, GenerationConfig
 from distilvit.images import ImageInput, load_image
+from distilvit.model import checkpoint
 from distilvit.model.decoder import backbone, load_language_model, load_tokenizer
 from distilvit.model.encoder import VisionEncoder, load_image_processor, load_vision_tower
 from distilvit.model.loading import resolve
 from distilvit.model.lora import add_lora, causal_lm
 from distilvit.model.projector import Projector, check_grid
+from distilvit.model.roles import LORA, PROJECTOR, parameter_role
 from distilvit.sequence import IGNORE_INDEX, SequenceFormat
 
 
@@ -69,25 +73,22 @@ class Captioner(nn.Module):
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path) -> Captioner:
-        from distilvit.model.checkpoint import load_captioner
-
-        return load_captioner(model_dir)
+        """A checkpoint (or merged folder); a one-line ModelDirError when it is not one."""
+        config = checkpoint.read_config(model_dir)
+        weights = checkpoint.weights_path(model_dir)
+        model = cls.build(config, base_dir=model_dir, assets_dir=model_dir)
+        checkpoint.load_weights(model, weights)
+        return model.eval()
 
     def save_pretrained(self, model_dir: str | Path) -> None:
-        from distilvit.model.checkpoint import save_captioner
-
-        save_captioner(self, model_dir)
+        checkpoint.save_captioner(self, model_dir)
 
     # ----- parameters -----------------------------------------------------------------
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         """Projector + LoRA + unfrozen vision layers, by name: what training updates and saves."""
         unfrozen = {id(p) for m in self.encoder.trainable_modules() for p in m.parameters()}
-        chosen = {}
-        for name, param in self.named_parameters():
-            if (name.startswith("projector.") or ("lora_" in name and name.startswith("lm."))
-                    or id(param) in unfrozen):
-                chosen[name] = param
-        return chosen
+        return {name: param for name, param in self.named_parameters()
+                if parameter_role(name) in (PROJECTOR, LORA) or id(param) in unfrozen}
 
     def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
         """What a checkpoint stores: the trainable parameters and the projector's buffers."""
@@ -152,6 +153,26 @@ class Captioner(nn.Module):
         rgb = [load_image(image) for image in images]
         return self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
 
+    # ----- the frozen-feature cache (distilvit.data.features.FeatureEncoder) -------------
+    @property
+    def features_frozen(self) -> bool:
+        return self.encoder.frozen
+
+    def feature_identity(self, precision: str) -> str:
+        """The tower's name, config and image processor, and the precision."""
+        parts = [self.config.encoder.name_or_path, self.encoder.tower.config.to_json_string(),
+                 self.image_processor.to_json_string(), precision]
+        return "\n".join(parts)
+
+    @torch.inference_mode()
+    def encode_images(self, images: list[ImageInput], precision: str = "fp32") -> np.ndarray:
+        """The tower's patch features [B, P, D] as float32 numpy."""
+        pixels = self.preprocess(images).to(self.device)
+        autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
+                    if precision == "bf16" else nullcontext())
+        with autocast:
+            return self.encoder(pixels).float().cpu().numpy()
+
     @property
     def generation(self) -> GenerationConfig:
         return self.config.generation
@@ -184,3 +205,8 @@ def _encoder_patches(encoder: VisionEncoder) -> int | None:
     if isinstance(size, int) and isinstance(patch, int) and patch > 0:
         return (size // patch) ** 2
     return None
+
+
+def merge_checkpoint(model_dir: str | Path, output_dir: str | Path) -> Path:
+    """`distilvit merge`: the checkpoint with LoRA folded in and both bases saved inside."""
+    return checkpoint.save_merged(Captioner.from_pretrained(model_dir), output_dir)

@@ -3,6 +3,10 @@
 A checkpoint records the base models by name or path and stores only what training changed
 (projector, LoRA, unfrozen vision layers): megabytes, not the ~1 GB of the bases. `merge`
 writes a self-contained folder instead: LoRA folded into the LM, both bases saved inside.
+
+This module knows the files, not the class: `Captioner.from_pretrained` / `save_pretrained`
+call it with a built model (`model` below is always a `distilvit.model.Captioner`), so the
+two modules do not import each other.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from distilvit import __version__
 from distilvit.config import CaptionerConfig
 from distilvit.errors import ModelDirError
 from distilvit.folders import CONFIG_FILE, read_config_json
-from distilvit.model.captioner import Captioner
 from distilvit.model.lora import merge_lora
+from distilvit.model.roles import PROJECTOR, parameter_role
 from distilvit.runtime import hf_quiet
 
 logger = logging.getLogger(__name__)
@@ -29,7 +34,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save_captioner(model: Captioner, model_dir: str | Path,
+def save_captioner(model: nn.Module, model_dir: str | Path,
                    config: CaptionerConfig | None = None,
                    weights: dict[str, torch.Tensor] | None = None) -> None:
     out = Path(model_dir)
@@ -61,17 +66,20 @@ def read_config(model_dir: str | Path) -> CaptionerConfig:
         raise ModelDirError(f"{model_dir}: invalid captioner config ({exc})") from None
 
 
-def load_captioner(model_dir: str | Path) -> Captioner:
-    config = read_config(model_dir)
-    weights_file = Path(model_dir) / WEIGHTS_FILE
-    if not weights_file.is_file():
+def weights_path(model_dir: str | Path) -> Path:
+    """The checkpoint's weights file, or a one-line ModelDirError when it is missing."""
+    path = Path(model_dir) / WEIGHTS_FILE
+    if not path.is_file():
         raise ModelDirError(f"{model_dir}: {WEIGHTS_FILE} is missing")
-    model = Captioner.build(config, base_dir=model_dir, assets_dir=model_dir)
-    _load_weights(model, load_file(str(weights_file)), weights_file)
-    return model.eval()
+    return path
 
 
-def _load_weights(model: Captioner, weights: dict[str, torch.Tensor], source: Path) -> None:
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Put a checkpoint's tensors into a model built from its config."""
+    _load_weights(model, load_file(str(path)), path)
+
+
+def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
     expected = set(model.checkpoint_tensors())
     missing = sorted(expected - set(weights))
     unexpected = sorted(set(weights) - expected)
@@ -83,7 +91,7 @@ def _load_weights(model: Captioner, weights: dict[str, torch.Tensor], source: Pa
     model.load_state_dict(weights, strict=False)
 
 
-def _size_buffers(model: Captioner, weights: dict[str, torch.Tensor]) -> None:
+def _size_buffers(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
     """Buffers whose size is only known once fitted (feature statistics) take the saved shape."""
     for name, buffer in model.projector.named_buffers():
         saved = weights[f"projector.{name}"]
@@ -93,9 +101,8 @@ def _size_buffers(model: Captioner, weights: dict[str, torch.Tensor]) -> None:
             setattr(module, attr, torch.empty_like(saved))
 
 
-def merge_checkpoint(model_dir: str | Path, output_dir: str | Path) -> Path:
+def save_merged(model: nn.Module, output_dir: str | Path) -> Path:
     """Fold LoRA into the LM and save both bases inside `output_dir` (no download to load)."""
-    model = load_captioner(model_dir)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     merged_lm = merge_lora(model.lm)
@@ -108,7 +115,7 @@ def merge_checkpoint(model_dir: str | Path, output_dir: str | Path) -> Path:
     config.encoder.name_or_path, config.encoder.unfreeze_last_n_layers = "encoder", 0
     config.decoder.name_or_path, config.lora.r = "decoder", 0
     projector = {n: t for n, t in model.checkpoint_tensors().items()
-                 if n.startswith("projector.")}
+                 if parameter_role(n) == PROJECTOR}
     save_captioner(model, out, config=config, weights=projector)
-    logger.info("merged %s into %s", model_dir, out)
+    logger.info("merged into %s", out)
     return out

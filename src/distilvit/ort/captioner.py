@@ -20,9 +20,10 @@ from tokenizers import Tokenizer
 from distilvit.config import GenerationConfig
 from distilvit.errors import ModelDirError, UsageError
 from distilvit.images import ImageInput, load_image
-from distilvit.ort.decoding import Cache, Rules, beam_search, greedy, until_eos
+from distilvit.ort.decoding import Cache, Rules, beam_search, greedy
 from distilvit.ort.files import GRAPHS, LLAVA, graph_file, read_export_config, variants_in
 from distilvit.ort.preprocess import ImagePreprocessor
+from distilvit.tokens import bad_words_ids, until_eos
 
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
@@ -130,13 +131,10 @@ class OnnxCaptioner:
                      min_new_tokens=gen.min_new_tokens,
                      repetition_penalty=gen.repetition_penalty,
                      no_repeat_ngram_size=gen.no_repeat_ngram_size,
-                     bad_words_ids=self.bad_words_ids(gen.bad_words))
+                     bad_words_ids=bad_words_ids(self._encode, gen.bad_words))
 
-    def bad_words_ids(self, words: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
-        """Each word as it tokenizes at a sentence start and after a space (as the torch path)."""
-        variants = {tuple(self.tokenizer.encode(form, add_special_tokens=False).ids)
-                    for word in words for form in (word, " " + word) if word.strip()}
-        return tuple(v for v in sorted(variants) if v)
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
 
     def generate_ids(self, pixel_values: np.ndarray, gen: GenerationConfig) -> np.ndarray:
         """New token ids [B, T] (EOS and padding after it included)."""
@@ -149,7 +147,7 @@ class OnnxCaptioner:
         """Text up to the first EOS, special tokens dropped."""
         eos = self.meta["eos_id"]
         rows = token_ids.tolist() if isinstance(token_ids, np.ndarray) else token_ids
-        return [self.tokenizer.decode(until_eos(list(row), eos), skip_special_tokens=True)
+        return [self.tokenizer.decode(until_eos(row, eos), skip_special_tokens=True)
                 .strip() for row in rows]
 
     def caption(self, images: ImageInput | list[ImageInput],

@@ -197,8 +197,3 @@ def _can_improve(beams: _Beams, cur_len: int) -> np.ndarray:
     best_running = beams.running_scores[:, :1] / np.float32(cur_len)
     worst_done = np.where(beams.done_flag, beams.done_scores.min(axis=1, keepdims=True), NEG)
     return (best_running > worst_done).any(axis=1)
-
-
-def until_eos(row: list[int], eos_id: int) -> list[int]:
-    """Token ids up to (not including) the first EOS."""
-    return row[: row.index(eos_id)] if eos_id in row else row

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distilvit.quality.lexicons import LEXICONS
+from distilvit.words.lexicons import LEXICONS
 
 
 @dataclass

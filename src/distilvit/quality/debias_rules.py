@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from distilvit.quality.lexicons import GENDER
-from distilvit.quality.people import PERSON_NOUNS, before_people
 from distilvit.quality.vocabulary import article
+from distilvit.words.lexicons import GENDER
+from distilvit.words.people import PERSON_NOUNS, before_people
 
 MARK = "\x00"  # an edit point (for article repair); removed before returning
 

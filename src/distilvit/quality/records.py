@@ -20,6 +20,7 @@ from PIL import Image
 
 from distilvit.data.schema import Example
 from distilvit.errors import ImageError, UsageError
+from distilvit.words.objects import object_names
 
 TEXT_FILES = (".jsonl", ".csv")
 CAPTION_COLUMNS = ("alt_text", "captions", "caption", "text")
@@ -34,20 +35,6 @@ class Record:
     originals: list[str] = field(default_factory=list)
     objects: list[str] | None = None  # None: the source has no objects (use the vocabulary)
     image: Image.Image | None = None
-
-
-def object_names(objects: Any) -> list[str] | None:
-    """Object names from an objects column: strings as they are, `shapes`' dicts as
-    "colour shape" (so a rare colour or a rare shape makes its objects rare)."""
-    if objects is None:
-        return None
-    names = []
-    for item in objects:
-        if isinstance(item, str) and item.strip():
-            names.append(item.strip().lower())
-        elif isinstance(item, Mapping) and item.get("shape"):
-            names.append(" ".join(str(item[k]) for k in ("colour", "shape") if item.get(k)))
-    return names
 
 
 def from_example(example: Example) -> Record:

@@ -7,22 +7,16 @@ import math
 import torch
 
 from distilvit.config import TrainConfig
+from distilvit.model.roles import LORA, OTHER, PROJECTOR, ROLES, VISION, parameter_role
 
 
 def parameter_groups(model, cfg: TrainConfig) -> list[dict]:
     """Projector, LoRA and unfrozen vision layers each get their own learning rate."""
-    groups: dict[str, list] = {"projector": [], "lora": [], "vision": [], "other": []}
+    groups: dict[str, list] = {role: [] for role in ROLES}
     for name, param in model.trainable_parameters().items():
-        if name.startswith("projector."):
-            groups["projector"].append(param)
-        elif "lora_" in name:
-            groups["lora"].append(param)
-        elif name.startswith("encoder."):
-            groups["vision"].append(param)
-        else:
-            groups["other"].append(param)
-    rates = {"projector": cfg.projection_lr, "lora": cfg.lora_lr, "vision": cfg.vision_lr,
-             "other": cfg.projection_lr}
+        groups[parameter_role(name)].append(param)
+    rates = {PROJECTOR: cfg.projection_lr, LORA: cfg.lora_lr, VISION: cfg.vision_lr,
+             OTHER: cfg.projection_lr}
     return [{"name": k, "params": v, "lr": rates[k]} for k, v in groups.items() if v]
 
 

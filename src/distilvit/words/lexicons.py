@@ -17,7 +17,7 @@ sexual orientation and body/appearance. Gender is the list of Hendricks et al. 2
 are ours, chosen along the descriptor axes of HolisticBias (Smith et al. 2022, EMNLP, "I'm
 sorry to hear that") for words that appear in image captions. Words that are also colours or
 everyday adjectives ("black", "old", "tall", "French") count only before a person noun
-(`distilvit.quality.people`), so "black dog", "old building" and "French fries" do not.
+(`distilvit.words.people`), so "black dog", "old building" and "French fries" do not.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from distilvit.errors import UsageError
-from distilvit.quality.people import unless_before_people
+from distilvit.words.people import unless_before_people
 
 __all__ = ["GENDER", "LEXICONS", "Lexicon", "find_terms", "lexicon"]
 
@@ -156,7 +156,7 @@ def _terms(*entries: str) -> frozenset[str]:
     return frozenset(t.strip() for entry in entries for t in entry.split(",") if t.strip())
 
 
-# Each contextual word counts only before a person noun (see distilvit.quality.people).
+# Each contextual word counts only before a person noun (see distilvit.words.people).
 _AGE_CONTEXTUAL = ("old", "older", "young", "younger", "aged", "senior", "elder")
 AGE = Lexicon(
     name="age",
