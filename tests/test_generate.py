@@ -5,8 +5,9 @@ import torch
 
 from conftest import perturb_trainable
 from distilvit.config import GenerationConfig
-from distilvit.generate import generate_ids
+from distilvit.generate import generate_ids, prompt_embeddings
 from distilvit.model import Captioner
+from distilvit.model.lora import causal_lm
 
 GREEDY = GenerationConfig(max_new_tokens=12)
 
@@ -37,9 +38,36 @@ def test_batch_equals_one_by_one(model, pixels):
         assert batched[i, :width].tolist() == single[0].tolist()
 
 
-def test_beam_width_one_is_greedy(model, pixels):
-    beam = dataclasses.replace(GREEDY, num_beams=1)
-    assert torch.equal(generate_ids(model, pixels, beam), generate_ids(model, pixels, GREEDY))
+def argmax_loop(model, pixels: torch.Tensor, steps: int) -> torch.Tensor:
+    """Greedy decoding by hand: a full forward pass per step (no KV cache, no HF generate),
+    rows that said EOS padded with the pad id, stopping once every row has."""
+    eos, pad = model.format.eos_id, model.format.pad_id
+    lm = causal_lm(model.lm)
+    embeds = prompt_embeddings(model, model.image_prefix(pixels))
+    done = torch.zeros(len(pixels), dtype=torch.bool)
+    tokens = []
+    with torch.inference_mode():
+        for _ in range(steps):
+            step = lm(inputs_embeds=embeds).logits[:, -1].argmax(-1)
+            step = torch.where(done, torch.full_like(step, pad), step)
+            tokens.append(step)
+            done |= step == eos
+            if done.all():
+                break
+            embeds = torch.cat([embeds, model.embed_tokens(step[:, None])], dim=1)
+    return torch.stack(tokens, dim=1)
+
+
+def test_greedy_equals_a_hand_written_argmax_loop(model, pixels):
+    expected = argmax_loop(model, pixels, GREEDY.max_new_tokens)
+    assert torch.equal(generate_ids(model, pixels, GREEDY), expected)
+
+
+def test_beam_search_differs_from_greedy_somewhere(model, pixels):
+    """Beams are a different search, not greedy again: on random weights they disagree."""
+    beams = generate_ids(model, pixels, dataclasses.replace(GREEDY, num_beams=4))
+    greedy = generate_ids(model, pixels, GREEDY)
+    assert beams.shape != greedy.shape or not torch.equal(beams, greedy)
 
 
 def test_beam_search_returns_one_row_per_image(model, pixels):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from distilvit.caption_model import open_model
 from distilvit.cli import main
+from distilvit.config import GenerationConfig
 from distilvit.errors import ImageError, ModelDirError, UsageError
 from distilvit.images import load_image
 from distilvit.ort import OnnxCaptioner
@@ -100,8 +103,21 @@ def test_sampling_is_refused(exported, images):
         OnnxCaptioner(exported).caption(images[:1], do_sample=True)
 
 
-def test_generation_defaults_come_from_the_export(exported):
-    assert OnnxCaptioner(exported).generation.max_new_tokens == 30
+def test_generation_defaults_come_from_the_export(trained_dir, tmp_path):
+    """Settings unlike the library's defaults survive export and load: they were read."""
+    from distilvit.export.onnx_export import export_captioner
+    from distilvit.model import Captioner
+
+    model = Captioner.from_pretrained(trained_dir)
+    own = GenerationConfig(max_new_tokens=17, min_new_tokens=2, num_beams=3,
+                           repetition_penalty=1.3, no_repeat_ngram_size=2, bad_words=("zz",))
+    assert all(getattr(own, f.name) != getattr(GenerationConfig(), f.name)
+               for f in dataclasses.fields(own) if f.name not in ("do_sample", "temperature",
+                                                                  "top_k", "top_p", "seed"))
+    model.config.generation = own
+    export_captioner(model, tmp_path / "out", quantize="none")
+    assert OnnxCaptioner(tmp_path / "out").generation == own
+    assert open_model(tmp_path / "out").generation == own
 
 
 def test_greedy_pads_finished_rows_and_stops_when_all_end():

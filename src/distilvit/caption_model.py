@@ -37,16 +37,21 @@ class CaptionModel(Protocol):
 
 def open_model(path: str | Path, backend: BackendConfig | None = None,
                inference: InferenceConfig | None = None) -> CaptionModel:
-    """ONNX Runtime for a folder written by `distilvit export`, torch for a checkpoint."""
+    """ONNX Runtime for a folder written by `distilvit export`, torch for a checkpoint.
+
+    The folder's config.json is read here, once, and handed to the runtime that loads it.
+    """
+    from distilvit.folders import peek_config_json
     from distilvit.ort.files import is_exported
 
     backend = backend or BackendConfig()
-    exported = is_exported(path)
+    config = peek_config_json(path)
+    exported = is_exported(path, config)
     kind = backend.backend if backend.backend != "auto" else ("onnx" if exported else "torch")
     if kind == "onnx":
         from distilvit.ort import open_captioner
 
-        return open_captioner(path, backend.onnx_variant)
+        return open_captioner(path, backend.onnx_variant, config=config or None)
     if exported:
         raise UsageError(f"{path}: an ONNX export has no torch weights; caption it with "
                          "--backend onnx (or leave --backend at auto)")
@@ -54,4 +59,4 @@ def open_model(path: str | Path, backend: BackendConfig | None = None,
     from distilvit.runtime import pick_device
 
     device = pick_device((inference or InferenceConfig()).device)
-    return Captioner.from_pretrained(path).to(device)
+    return Captioner.from_pretrained(path, config=config or None).to(device)

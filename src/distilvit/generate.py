@@ -7,16 +7,33 @@ padding and a batch decodes exactly as its images would one by one.
 from __future__ import annotations
 
 import warnings
+from typing import Any, Protocol
 
 import torch
 import transformers
+from torch import nn
 
 from distilvit import tokens
 from distilvit.config import GenerationConfig
 from distilvit.model.lora import causal_lm
+from distilvit.sequence import SequenceFormat
 
 
-def hf_generation_config(gen: GenerationConfig, fmt, tokenizer,
+class PrefixCaptioner(Protocol):
+    """What generation needs from the model: `distilvit.model.Captioner` (named structurally,
+    because `Captioner.caption` calls this module)."""
+
+    format: SequenceFormat
+    tokenizer: Any
+    lm: nn.Module
+
+    def image_prefix(self, pixel_values: torch.Tensor | None = None,
+                     image_features: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor: ...
+
+
+def hf_generation_config(gen: GenerationConfig, fmt: SequenceFormat, tokenizer: Any,
                          use_cache: bool = True) -> transformers.GenerationConfig:
     """A complete HF config, so nothing leaks in from a base model's generation_config.json."""
     sampling = {"temperature": gen.temperature, "top_k": gen.top_k or None,
@@ -36,7 +53,7 @@ def hf_generation_config(gen: GenerationConfig, fmt, tokenizer,
     )
 
 
-def bad_words_ids(tokenizer, words: tuple[str, ...]) -> list[list[int]]:
+def bad_words_ids(tokenizer: Any, words: tuple[str, ...]) -> list[list[int]]:
     """`distilvit.tokens.bad_words_ids` with a transformers tokenizer, as HF wants it."""
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -44,7 +61,7 @@ def bad_words_ids(tokenizer, words: tuple[str, ...]) -> list[list[int]]:
     return [list(ids) for ids in tokens.bad_words_ids(encode, words)]
 
 
-def prompt_embeddings(model, prefix: torch.Tensor) -> torch.Tensor:
+def prompt_embeddings(model: PrefixCaptioner, prefix: torch.Tensor) -> torch.Tensor:
     """[image prefix][separator] as embeddings: [B, N + 1, D]."""
     sep = torch.tensor([model.format.prompt_ids()], device=prefix.device)
     sep_embeds = model.embed_tokens(sep).expand(prefix.shape[0], -1, -1)
@@ -52,7 +69,7 @@ def prompt_embeddings(model, prefix: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def generate_ids(model, pixel_values: torch.Tensor | None, gen: GenerationConfig,
+def generate_ids(model: PrefixCaptioner, pixel_values: torch.Tensor | None, gen: GenerationConfig,
                  use_cache: bool = True, image_features: torch.Tensor | None = None,
                  blind: bool = False) -> torch.Tensor:
     """New token ids [B, T] (EOS and padding after it included).
@@ -73,12 +90,13 @@ def generate_ids(model, pixel_values: torch.Tensor | None, gen: GenerationConfig
                                             generation_config=config)
 
 
-def decode(model, token_ids: torch.Tensor) -> list[str]:
+def decode(model: PrefixCaptioner, token_ids: torch.Tensor) -> list[str]:
     """Text up to the first EOS, special tokens dropped."""
     return [model.tokenizer.decode(tokens.until_eos(row, model.format.eos_id),
                                    skip_special_tokens=True).strip()
             for row in token_ids.tolist()]
 
 
-def generate_captions(model, pixel_values: torch.Tensor, gen: GenerationConfig) -> list[str]:
+def generate_captions(model: PrefixCaptioner, pixel_values: torch.Tensor,
+                      gen: GenerationConfig) -> list[str]:
     return decode(model, generate_ids(model, pixel_values, gen))

@@ -1,54 +1,39 @@
-"""`distilvit eval MODEL_DIR --dataset NAME --split test --json FILE [--blind]`."""
+"""`distilvit eval MODEL_DIR --dataset NAME --split test --json FILE [--blind] [--backend ...]`.
+
+MODEL_DIR is a checkpoint (torch) or an export (ONNX Runtime; `--onnx-variant int8` scores
+the quantized graphs), opened like `caption` and `serve` open it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from distilvit.cli_args import add_config_args, apply_args
-from distilvit.config import EvalConfig
-
-SHOWN = ("attribute_accuracy", "strict_accuracy", "bleu4", "meteor", "rougeL", "cider",
-         "mean_length", "gendered_rate", "n_images")
+from distilvit.config import BackendConfig, EvalConfig, InferenceConfig
+from distilvit.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_dir", metavar="MODEL_DIR", help="trained or merged model folder")
+    parser.add_argument("model_dir", metavar="MODEL_DIR",
+                        help="trained or merged (torch) or exported (ONNX) model folder")
     add_config_args(parser, EvalConfig, "eval", "evaluation")
-
-
-def evaluate_model(model, cfg: EvalConfig) -> tuple[dict[str, Any], list[str], Any]:
-    from distilvit.data.features import DataSpec, load_split
-    from distilvit.eval.evaluate import evaluate
-
-    spec = DataSpec(datasets=tuple(cfg.dataset), split=cfg.split, sample=cfg.sample,
-                    seed=cfg.seed, path=cfg.dataset_path)
-    data = load_split(model, spec, cache_dir=None)
-    metrics, predictions = evaluate(model, data, model.config.generation, cfg.batch_size,
-                                    blind=cfg.blind)
-    return metrics, predictions, data
-
-
-def print_report(metrics: dict[str, Any], predictions: list[str], data, title: str,
-                 samples: int = 5) -> None:
-    print(title)
-    for key in SHOWN:
-        if metrics.get(key) is not None:
-            value = metrics[key]
-            print(f"  {key:<20}{value:.4f}" if isinstance(value, float) else
-                  f"  {key:<20}{value}")
-    for i in range(min(samples, len(predictions))):
-        print(f"  [{data.ids[i]}] {predictions[i]!r}  (reference: {data.captions[i][0]!r})")
+    add_config_args(parser, BackendConfig, "backend", "backend")
 
 
 def run(args: argparse.Namespace) -> int:
-    from distilvit.model import Captioner
-    from distilvit.runtime import pick_device
+    from distilvit.caption_model import open_model
+    from distilvit.eval.evaluate import BLIND_NEEDS_TORCH, evaluate_model, print_report
+    from distilvit.ort.files import is_exported
 
     cfg = apply_args(EvalConfig(), args, "eval")
-    model = Captioner.from_pretrained(args.model_dir).to(pick_device(cfg.device))
+    backend = apply_args(BackendConfig(), args, "backend")
+    onnx = backend.backend == "onnx" or (backend.backend == "auto"
+                                         and is_exported(args.model_dir))
+    if cfg.blind and onnx:
+        raise UsageError(BLIND_NEEDS_TORCH)
+    model = open_model(args.model_dir, backend, InferenceConfig(device=cfg.device))
     metrics, predictions, data = evaluate_model(model, cfg)
     label = "blind (image prefix zeroed)" if cfg.blind else "with images"
     print_report(metrics, predictions, data, f"{args.model_dir} on {cfg.split} ({label}):")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from distilvit.cli_args import add_config_args, apply_args
-from distilvit.commands.serve import add_model_arguments, model_settings
 from distilvit.errors import UsageError
 from distilvit.serve.config import GradioConfig
+from distilvit.serve.flags import add_model_arguments, model_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,29 +9,10 @@ from __future__ import annotations
 import argparse
 
 from distilvit.cli_args import add_config_args, apply_args
-from distilvit.config import BackendConfig
 from distilvit.errors import UsageError
 from distilvit.folders import read_config_json
-from distilvit.serve.config import BatchConfig, LimitsConfig, ServeConfig
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """MODEL_DIR and the flags `serve` and `gradio` share: limits, batching, backend."""
-    parser.add_argument("model_dir", metavar="MODEL_DIR",
-                        help="exported (ONNX) or trained/merged (torch) model folder")
-    add_config_args(parser, LimitsConfig, "limits", "limits (per request)")
-    add_config_args(parser, BatchConfig, "batching", "micro-batching")
-    add_config_args(parser, BackendConfig, "backend", "backend")
-
-
-def model_settings(args: argparse.Namespace) -> tuple[LimitsConfig, BatchConfig, BackendConfig]:
-    """The shared flags as configs; a UsageError for limits that cannot work together."""
-    from distilvit.serve.app import check_limits
-
-    limits = apply_args(LimitsConfig(), args, "limits")
-    batching = apply_args(BatchConfig(), args, "batching")
-    check_limits(limits, batching)
-    return limits, batching, apply_args(BackendConfig(), args, "backend")
+from distilvit.serve.config import ServeConfig
+from distilvit.serve.flags import add_model_arguments, model_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

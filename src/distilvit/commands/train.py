@@ -41,7 +41,7 @@ def model_config(cfg: TrainConfig, args: argparse.Namespace) -> CaptionerConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from distilvit.commands.eval import evaluate_model, print_report
+    from distilvit.eval.evaluate import evaluate_model, print_report
     from distilvit.model import Captioner
     from distilvit.train.run import train
 

@@ -18,17 +18,19 @@ from typing import Any
 
 import torch
 import transformers
+from torch import nn
 
 from distilvit import __version__
 from distilvit.export.graphs import LMShape
 from distilvit.generate import bad_words_ids
+from distilvit.model.captioner import Captioner
 from distilvit.ort.files import CONFIG_FILE, EXPORT_FORMAT, EXPORT_KEY, IMAGE_TOKEN
 
 FEATURE_STRATEGY = "full"  # every prefix token is an image token (no CLS to drop)
 
 
-def export_block(model, shape: LMShape, prefix_tokens: int, variants: list[str], opset: int,
-                 layout: str, image_token_id: int | None) -> dict[str, Any]:
+def export_block(model: Captioner, shape: LMShape, prefix_tokens: int, variants: list[str],
+                 opset: int, layout: str, image_token_id: int | None) -> dict[str, Any]:
     """The `distilvit_export` block: what our runtime and model cards read."""
     fmt, gen = model.format, model.config.generation
     return {
@@ -46,15 +48,16 @@ def export_block(model, shape: LMShape, prefix_tokens: int, variants: list[str],
     }
 
 
-def text_config(lm, shape: LMShape) -> dict[str, Any]:
+def text_config(lm: nn.Module, shape: LMShape) -> dict[str, Any]:
     """The LM's own config with the cache sizes transformers.js reads spelled out."""
     config = json.loads(lm.config.to_json_string())
     config.update(num_key_value_heads=shape.num_kv_heads, head_dim=shape.head_dim)
     return config
 
 
-def write_layout(out: Path, model, lm, shape: LMShape, tokenizer, image_token_id: int,
-                 prefix_tokens: int, variants: list[str], opset: int) -> None:
+def write_layout(out: Path, model: Captioner, lm: nn.Module, shape: LMShape, tokenizer: Any,
+                 image_token_id: int, prefix_tokens: int, variants: list[str],
+                 opset: int) -> None:
     """The LLaVA layout's config files."""
     fmt = model.format
     tower = model.encoder.tower.config
@@ -73,14 +76,14 @@ def write_layout(out: Path, model, lm, shape: LMShape, tokenizer, image_token_id
     _write_processor(out, model, tower.patch_size * model.config.projector.pixel_shuffle_factor)
 
 
-def save_tokenizer(out: Path, model, tokenizer) -> None:
+def save_tokenizer(out: Path, model: Captioner, tokenizer) -> None:
     tokenizer.save_pretrained(out)
     if not (out / "tokenizer.json").is_file():
         raise ValueError(f"the tokenizer of {model.config.decoder.name_or_path!r} has no fast "
                          "(tokenizer.json) form; the ONNX runtime needs one")
 
 
-def generation_config(model, gen) -> dict[str, Any]:
+def generation_config(model: Captioner, gen) -> dict[str, Any]:
     """HF-style generation defaults (transformers.js's default max_length 20 is too short)."""
     fmt = model.format
     config = {"max_new_tokens": gen.max_new_tokens, "min_new_tokens": gen.min_new_tokens,
@@ -95,7 +98,7 @@ def generation_config(model, gen) -> dict[str, Any]:
     return config
 
 
-def _write_processor(out: Path, model, patch_size: int) -> None:
+def _write_processor(out: Path, model: Captioner, patch_size: int) -> None:
     """LlavaProcessor around the tower's image processor (the `<image>` expansion rule)."""
     model.image_processor.save_pretrained(out)
     path = out / "preprocessor_config.json"

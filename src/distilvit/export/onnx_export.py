@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from distilvit.export.graphs import DecoderGraph, EmbedGraph, LMShape, VisionGraph
 from distilvit.export.layout import write_layout
 from distilvit.export.quantize import make_variant
+from distilvit.model.captioner import Captioner
 from distilvit.model.lora import causal_lm, merge_lora
 from distilvit.ort.files import GRAPHS, IMAGE_TOKEN, ONNX_DIR, graph_file
 
@@ -48,7 +50,8 @@ class ExportResult:
         return {g: self.files[graph_file(g, variant)] / 1e6 for g in self.graphs}
 
 
-def export_captioner(model, output_dir: str | Path, quantize: str = "int8") -> ExportResult:
+def export_captioner(model: Captioner, output_dir: str | Path,
+                     quantize: str = "int8") -> ExportResult:
     """Write the fp32 graphs, the requested variants and the config files to `output_dir`.
 
     The caller's model is not modified: LoRA is merged into a copy of the language model.
@@ -70,7 +73,8 @@ def export_captioner(model, output_dir: str | Path, quantize: str = "int8") -> E
     return ExportResult(out, shape, prefix_tokens, variants, file_sizes(out))
 
 
-def start_export(model, output_dir: str | Path, quantize: str) -> tuple[Path, Any, LMShape]:
+def start_export(model: Captioner, output_dir: str | Path,
+                 quantize: str) -> tuple[Path, Any, LMShape]:
     """(folder with its onnx/ made, the LM with LoRA merged into a copy, its shape)."""
     if quantize not in QUANTIZE_CHOICES:
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}")
@@ -95,13 +99,13 @@ def file_sizes(out: Path) -> dict[str, int]:
             if p.is_file()}
 
 
-def merged_language_model(model):
+def merged_language_model(model: Captioner):
     """A float32 copy of the LM with LoRA folded in, in eval mode."""
     lm = merge_lora(copy.deepcopy(model.lm))
     return causal_lm(lm).float().eval()
 
 
-def export_vision(model, path: Path, output: str = "image_features") -> int:
+def export_vision(model: Captioner, path: Path, output: str = "image_features") -> int:
     """Vision tower + pixel shuffle + projector; returns the number of prefix tokens N.
 
     `output` names the prefix: `image_features` (LLaVA) or `last_hidden_state` (the
@@ -129,7 +133,7 @@ def _fix_output_dims(path: Path, dims: tuple[int, ...]) -> None:
     onnx.save(model, str(path))
 
 
-def export_embed(lm, rows: int, path: Path) -> None:
+def export_embed(lm: nn.Module, rows: int, path: Path) -> None:
     graph = EmbedGraph(lm.get_input_embeddings(), rows).eval()
     ids = torch.zeros(2, 3, dtype=torch.long)
     axes = {0: "batch_size", 1: "sequence_length"}
@@ -137,7 +141,7 @@ def export_embed(lm, rows: int, path: Path) -> None:
             {"input_ids": axes, "inputs_embeds": axes})
 
 
-def export_decoder(lm, shape: LMShape, path: Path) -> None:
+def export_decoder(lm: nn.Module, shape: LMShape, path: Path) -> None:
     """Traced with a non-empty past and several new tokens, so no shape is specialised."""
     graph = DecoderGraph(lm, shape).eval()
     batch, new, past = 2, 3, 4

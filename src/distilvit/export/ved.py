@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from distilvit.config import ExportConfig
 from distilvit.export.graphs import LMShape
@@ -55,6 +56,7 @@ from distilvit.export.onnx_export import (
     write_variants,
 )
 from distilvit.export.verify import Verification, verify_export
+from distilvit.model.captioner import Captioner
 from distilvit.ort.files import CONFIG_FILE, EXPORT_KEY, ONNX_DIR, VED, VED_GRAPHS, graph_file
 from distilvit.ort.ved import DECODER, ENCODER, VedCaptioner
 
@@ -67,7 +69,7 @@ INT8_OPS = {ENCODER: ["MatMul"], DECODER: ["MatMul", "Gather"]}
 STALE_FILES = ("processor_config.json",)  # the LLaVA layout's, left by an earlier export
 
 
-def export_ved(model, output_dir: str | Path, quantize: str = "int8") -> ExportResult:
+def export_ved(model: Captioner, output_dir: str | Path, quantize: str = "int8") -> ExportResult:
     """Write the two fp32 graphs, the requested variants and the config files."""
     out, lm, shape = start_export(model, output_dir, quantize)
     core = out / ONNX_DIR / "decoder_core.tmp.onnx"
@@ -152,7 +154,7 @@ def _prefix_nodes(first_past: str, helper) -> list:
 
 
 # ----- config files ------------------------------------------------------------------------
-def write_ved_layout(out: Path, model, lm, shape: LMShape, prefix_tokens: int,
+def write_ved_layout(out: Path, model: Captioner, lm: nn.Module, shape: LMShape, prefix_tokens: int,
                      variants: list[str]) -> None:
     """config.json, generation_config.json, the tokenizer and the image processor."""
     fmt = model.format
@@ -177,6 +179,7 @@ def write_ved_layout(out: Path, model, lm, shape: LMShape, prefix_tokens: int,
         (out / name).unlink(missing_ok=True)
 
 
-def verify_ved(model, folder: str | Path, cfg: ExportConfig | None = None) -> Verification:
+def verify_ved(model: Captioner, folder: str | Path,
+               cfg: ExportConfig | None = None) -> Verification:
     """`verify_export` over this layout's graphs (ParityError if fp32 differs from torch)."""
     return verify_export(model, folder, cfg, runner=VedCaptioner)

@@ -21,6 +21,7 @@ from distilvit.config import ExportConfig, GenerationConfig
 from distilvit.errors import DistilvitError
 from distilvit.generate import generate_ids, prompt_embeddings
 from distilvit.images import describe, load_image
+from distilvit.model.captioner import Captioner
 from distilvit.model.lora import causal_lm
 from distilvit.tokens import until_eos
 
@@ -80,14 +81,14 @@ def sample_images() -> dict[str, Image.Image]:
 
 
 @torch.inference_mode()
-def torch_first_logits(model, pixel_values: torch.Tensor) -> np.ndarray:
+def torch_first_logits(model: Captioner, pixel_values: torch.Tensor) -> np.ndarray:
     """Logits of the first caption token [B, V], as the exported decoder computes them."""
     embeds = prompt_embeddings(model, model.image_prefix(pixel_values))
     logits = causal_lm(model.lm)(inputs_embeds=embeds, logits_to_keep=1).logits
     return logits[:, -1].float().cpu().numpy()
 
 
-def verify_export(model, folder: str | Path, cfg: ExportConfig | None = None,
+def verify_export(model: Captioner, folder: str | Path, cfg: ExportConfig | None = None,
                   variants: list[str] | None = None, runner: type | None = None) -> Verification:
     """Compare `variants` (default: all in `folder`) with `model`; ParityError if fp32 differs.
 
@@ -141,22 +142,20 @@ def _check_fp32(folder, names: list[str], diff: float, tolerance: float,
                               f"step {step} ({got[step:step + 3]} vs {want[step:step + 3]})")
 
 
-def _metric_change(model, folder, cfg: ExportConfig, gen: GenerationConfig,
+def _metric_change(model: Captioner, folder, cfg: ExportConfig, gen: GenerationConfig,
                    report: Verification, runner: type) -> None:
     """Each variant's test-split metrics minus torch's, on `verify_samples` images."""
-    from distilvit.data.features import DataSpec, load_split
-    from distilvit.eval.evaluate import generate_for, score
+    from distilvit.data.features import DataSpec, read_split
+    from distilvit.eval.evaluate import caption_rows, score
 
     spec = DataSpec(datasets=(cfg.verify_dataset,), split="test", sample=cfg.verify_samples)
-    data = load_split(model, spec, cache_dir=None)
+    data = read_split(spec)
     rows = list(range(len(data)))
-    base = score(generate_for(model, data, gen, progress=False), data, rows)
+    base = score(caption_rows(model, data, gen, progress=False), data, rows)
     report.torch_metrics = _shown(base)
     for check in report.checks:
         onnx = runner(folder, check.variant)
-        predictions = [caption for start in range(0, len(rows), 32)
-                       for caption in onnx.caption(data.images[start:start + 32], gen)]
-        metrics = _shown(score(predictions, data, rows))
+        metrics = _shown(score(caption_rows(onnx, data, gen, 32, progress=False), data, rows))
         check.metric_change = {k: metrics[k] - v for k, v in report.torch_metrics.items()
                                if k in metrics}
 

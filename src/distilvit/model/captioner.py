@@ -72,9 +72,13 @@ class Captioner(nn.Module):
         return cls(config, VisionEncoder(tower, config.encoder), lm, tokenizer, processor)
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path) -> Captioner:
-        """A checkpoint (or merged folder); a one-line ModelDirError when it is not one."""
-        config = checkpoint.read_config(model_dir)
+    def from_pretrained(cls, model_dir: str | Path,
+                        config: dict[str, Any] | None = None) -> Captioner:
+        """A checkpoint (or merged folder); a one-line ModelDirError when it is not one.
+
+        `config`: the folder's config.json when the caller has read it (`open_model`).
+        """
+        config = checkpoint.read_config(model_dir, config)
         weights = checkpoint.weights_path(model_dir)
         model = cls.build(config, base_dir=model_dir, assets_dir=model_dir)
         checkpoint.load_weights(model, weights)

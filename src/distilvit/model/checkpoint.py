@@ -15,6 +15,7 @@ import copy
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -51,9 +52,13 @@ def save_captioner(model: nn.Module, model_dir: str | Path,
     model.image_processor.save_pretrained(out)
 
 
-def read_config(model_dir: str | Path) -> CaptionerConfig:
-    """The checkpoint's config, or a one-line ModelDirError saying what is wrong."""
-    meta = read_config_json(model_dir, "`distilvit train` or `distilvit merge`")
+def read_config(model_dir: str | Path, meta: dict[str, Any] | None = None) -> CaptionerConfig:
+    """The checkpoint's config, or a one-line ModelDirError saying what is wrong.
+
+    `meta`: the folder's config.json when the caller has read it already (else it is read).
+    """
+    if meta is None:
+        meta = read_config_json(model_dir, "`distilvit train` or `distilvit merge`")
     if "distilvit_format" not in meta:
         raise ModelDirError(f"{model_dir}: {CONFIG_FILE} is not a distilvit config (a base "
                             "model folder? train a captioner on it first)")

@@ -35,13 +35,17 @@ class OnnxCaptioner:
     graphs = GRAPHS
     runtime = "onnx"  # distilvit.caption_model.CaptionModel
 
-    def __init__(self, folder: str | Path, variant: str = "fp32", threads: int = 0):
+    def __init__(self, folder: str | Path, variant: str = "fp32", threads: int = 0,
+                 meta: dict[str, Any] | None = None):
+        """`meta`: the folder's export block, already read and matched to this layout by
+        `open_captioner` (so a load parses config.json once); read and checked here if None."""
         self.folder = Path(folder)
-        self.meta = read_export_config(folder)
-        layout = self.meta.get("layout", LLAVA)
-        if layout != self.layout:
-            raise ModelDirError(f"{folder}: a {layout} export, not {self.layout}; open it "
-                                "with distilvit.ort.open_captioner")
+        if meta is None:
+            meta = read_export_config(folder)
+            if meta.get("layout", LLAVA) != self.layout:
+                raise ModelDirError(f"{folder}: a {meta.get('layout', LLAVA)} export, not "
+                                    f"{self.layout}; open it with distilvit.ort.open_captioner")
+        self.meta = meta
         available = self.available_variants(folder)
         if variant not in available:
             raise ModelDirError(f"{folder}: no {variant} graphs (has {', '.join(available)}); "

@@ -15,12 +15,11 @@ The suffixes are transformers.js's: "" for fp32, `_quantized` for INT8 (its "q8"
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from distilvit.errors import ModelDirError
-from distilvit.folders import CONFIG_FILE
+from distilvit.folders import CONFIG_FILE, peek_config_json
 
 ONNX_DIR = "onnx"
 EXPORT_KEY = "distilvit_export"  # our block inside config.json; its presence marks an export
@@ -37,26 +36,30 @@ def graph_file(graph: str, variant: str) -> str:
     return f"{ONNX_DIR}/{graph}{VARIANT_SUFFIX[variant]}.onnx"
 
 
-def is_exported(folder: str | Path) -> bool:
-    """True for a folder written by `distilvit export` (an ONNX config, not a checkpoint)."""
-    config = Path(folder) / CONFIG_FILE
-    if not (Path(folder) / ONNX_DIR).is_dir() or not config.is_file():
+def is_exported(folder: str | Path, config: dict[str, Any] | None = None) -> bool:
+    """True for a folder written by `distilvit export` (an ONNX config, not a checkpoint).
+
+    `config`: the folder's config.json when the caller has read it already (else it is read).
+    """
+    if not (Path(folder) / ONNX_DIR).is_dir():
         return False
-    try:
-        return EXPORT_KEY in json.loads(config.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
+    return EXPORT_KEY in (peek_config_json(folder) if config is None else config)
 
 
-def read_export_config(folder: str | Path) -> dict[str, Any]:
-    """The `distilvit_export` block, or a one-line ModelDirError saying what is wrong."""
+def read_export_config(folder: str | Path,
+                       config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `distilvit_export` block, or a one-line ModelDirError saying what is wrong.
+
+    `config`: the folder's config.json when the caller has read it already (else it is read).
+    """
     path = Path(folder)
     if not path.is_dir():
         raise ModelDirError(f"{folder}: no such exported model directory")
-    if not is_exported(path):
+    config = peek_config_json(path) if config is None else config
+    if not is_exported(path, config):
         raise ModelDirError(f"{folder}: not an exported model (no {ONNX_DIR}/ and "
                             f"{EXPORT_KEY} in {CONFIG_FILE}); run `distilvit export` first")
-    block = json.loads((path / CONFIG_FILE).read_text())[EXPORT_KEY]
+    block = config[EXPORT_KEY]
     if block.get("format", 0) > EXPORT_FORMAT:
         raise ModelDirError(f"{folder}: export format {block['format']} is newer than this "
                             f"distilvit understands ({EXPORT_FORMAT}); upgrade distilvit")

@@ -27,6 +27,7 @@ from distilvit.serve import page
 from distilvit.serve.backend import Backend, load_backend
 from distilvit.serve.batcher import BatcherClosed, Done, MicroBatcher, QueueFull
 from distilvit.serve.config import BatchConfig, LimitsConfig
+from distilvit.serve.flags import check_limits
 from distilvit.serve.inputs import ApiError, Upload, open_upload, read_request
 from distilvit.serve.openapi import build_spec
 
@@ -69,16 +70,6 @@ class ServeState:
                 "limits": dataclasses.asdict(self.limits),
                 "batching": dataclasses.asdict(self.batching),
                 "generation": key, "stats": dataclasses.asdict(self.batcher.stats)}
-
-
-def check_limits(limits: LimitsConfig, batching: BatchConfig) -> None:
-    """One-line UsageErrors for settings that cannot work together."""
-    if limits.max_images > batching.queue_size:
-        raise UsageError(f"--max-images {limits.max_images} is larger than --queue-size "
-                         f"{batching.queue_size}: such a request could never be queued")
-    if min(limits.max_images, limits.max_num_beams, limits.max_new_tokens_limit,
-           batching.max_batch_size, limits.max_pixels) < 1 or limits.max_upload_mb <= 0:
-        raise UsageError("limits and batch sizes must be positive")
 
 
 def start_state(backend: Backend, limits: LimitsConfig, batching: BatchConfig,

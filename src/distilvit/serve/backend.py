@@ -1,9 +1,9 @@
-"""The model behind the servers: ONNX Runtime (an exported folder) or torch (a checkpoint).
+"""The model behind the servers: any `CaptionModel` (ONNX Runtime export or torch checkpoint).
 
-Both captioners take a list of RGB images and a GenerationConfig and return one caption per
-image; this adapter adds what the servers report about them (`/info`). Loading goes through
-`distilvit.backends.load_model`, so `--backend auto|onnx|torch` means the same everywhere.
-The onnx path imports neither torch nor transformers.
+`open_model` loads it, so `--backend auto|onnx|torch` means the same in `caption`, `eval`,
+the REST server and the Gradio app; this adapter adds what the servers report about it
+(`/info`): the folder's name and the model's own `describe()`. The onnx path imports neither
+torch nor transformers.
 """
 
 from __future__ import annotations
@@ -13,19 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from distilvit.caption_model import CaptionModel, open_model
 from distilvit.config import BackendConfig, GenerationConfig, InferenceConfig
+from distilvit.images import ImageInput
 
 
 @dataclass
 class Backend:
-    name: str  # "onnx" or "torch"
-    model: Any  # OnnxCaptioner or Captioner: .caption(images, generation) -> list[str]
-    defaults: GenerationConfig  # the model's own generation settings
-    description: dict[str, Any]
+    model: CaptionModel
+    description: dict[str, Any]  # `/info`: model, backend, variant/layout or device, bases
 
-    def caption(self, images: list[Image.Image], generation: GenerationConfig) -> list[str]:
+    @property
+    def defaults(self) -> GenerationConfig:
+        """The model's own generation settings."""
+        return self.model.generation
+
+    def caption(self, images: list[ImageInput], generation: GenerationConfig) -> list[str]:
         return self.model.caption(images, generation)
 
     def generation(self, **options: Any) -> GenerationConfig:
@@ -33,24 +36,15 @@ class Backend:
         return dataclasses.replace(self.defaults, **options)
 
 
+def serve_model(model: CaptionModel, model_dir: str | Path) -> Backend:
+    """Wrap an opened model; `/info` names the folder and the runtime as `backend`."""
+    described = dict(model.describe())
+    runtime = described.pop("runtime", model.runtime)
+    description = {"model": Path(model_dir).resolve().name, "backend": runtime, **described}
+    return Backend(model, description)
+
+
 def load_backend(model_dir: str | Path, backend: BackendConfig | None = None,
                  inference: InferenceConfig | None = None) -> Backend:
     """Load MODEL_DIR with the chosen runtime; a bad folder raises a one-line ModelDirError."""
-    from distilvit.backends import load_model
-
-    backend = backend or BackendConfig()
-    model, defaults = load_model(str(model_dir), backend, inference or InferenceConfig())
-    if type(model).__module__.startswith("distilvit.ort"):  # OnnxCaptioner
-        name, captioner = "onnx", model.meta.get("captioner", {})
-        extra = {"variant": model.variant, "layout": model.layout}
-    else:
-        name, captioner = "torch", dataclasses.asdict(model.config)
-        extra = {"device": str(model.device)}
-    description = {"model": Path(model_dir).resolve().name, "backend": name, **extra,
-                   "base_models": _base_models(captioner)}
-    return Backend(name, model, defaults, description)
-
-
-def _base_models(captioner: dict[str, Any]) -> dict[str, str]:
-    return {"vision": captioner.get("encoder", {}).get("name_or_path", "unknown"),
-            "language": captioner.get("decoder", {}).get("name_or_path", "unknown")}
+    return serve_model(open_model(model_dir, backend, inference), model_dir)
