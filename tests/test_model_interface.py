@@ -11,8 +11,7 @@ import pytest
 from distilvit import folders
 from distilvit.caption_model import CaptionModel, open_model
 from distilvit.cli import main
-from distilvit.config import BackendConfig, EvalConfig
-from distilvit.eval.evaluate import evaluate_model
+from distilvit.config import BackendConfig
 from export_fixtures import export_once
 
 
@@ -66,12 +65,19 @@ def test_both_runtimes_are_caption_models_that_agree(trained_dir, exported, imag
     assert onnx_model.caption(images) == torch_model.caption(images)
 
 
-def test_eval_of_the_fp32_export_equals_eval_of_the_checkpoint(trained_dir, exported):
-    cfg = EvalConfig(sample=6, batch_size=4)
-    torch_metrics, torch_captions, _ = evaluate_model(open_model(trained_dir), cfg)
-    onnx_metrics, onnx_captions, _ = evaluate_model(open_model(exported), cfg)
-    assert onnx_captions == torch_captions and len(onnx_captions) == 6
-    assert onnx_metrics == torch_metrics
+def test_eval_of_the_fp32_export_equals_eval_of_the_checkpoint(trained_dir, exported,
+                                                              tmp_path, capsys):
+    """Same metrics and the same printed captions, whichever runtime ran the model."""
+    reports = {}
+    for name, folder in (("torch", trained_dir), ("onnx", exported)):
+        out = tmp_path / f"{name}.json"
+        assert main(["eval", str(folder), "--sample", "6", "--batch-size", "4",
+                     "--json", str(out)]) == 0
+        printed = capsys.readouterr().out.splitlines()[1:]  # the title names the folder
+        reports[name] = (json.loads(out.read_text()), printed)
+    assert reports["onnx"] == reports["torch"]
+    metrics, printed = reports["onnx"]
+    assert metrics["n_images"] == 6 and sum("(reference: " in line for line in printed) == 5
 
 
 def test_eval_cli_scores_a_quantized_variant(exported, tmp_path, capsys):
