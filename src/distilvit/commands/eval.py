@@ -23,10 +23,11 @@ def evaluate_model(model, cfg: EvalConfig) -> tuple[dict[str, Any], list[str], A
     from distilvit.data.features import DataSpec, load_split
     from distilvit.eval.evaluate import evaluate
 
-    spec = DataSpec(datasets=tuple(cfg.dataset), split=cfg.split, sample=cfg.sample,
-                    seed=cfg.seed, path=cfg.dataset_path)
+    data_cfg = cfg.data
+    spec = DataSpec(datasets=tuple(data_cfg.dataset), split=cfg.split, sample=data_cfg.sample,
+                    seed=data_cfg.seed, path=data_cfg.dataset_path)
     data = load_split(model, spec, cache_dir=None)
-    metrics, predictions = evaluate(model, data, model.config.generation, cfg.batch_size,
+    metrics, predictions = evaluate(model, data, model.config.generation, cfg.inference.batch_size,
                                     blind=cfg.blind)
     return metrics, predictions, data
 
@@ -44,11 +45,13 @@ def print_report(metrics: dict[str, Any], predictions: list[str], data, title: s
 
 
 def run(args: argparse.Namespace) -> int:
+    from distilvit.data.registry import check_sources
     from distilvit.model import Captioner
     from distilvit.runtime import pick_device
 
     cfg = apply_args(EvalConfig(), args, "eval")
-    model = Captioner.from_pretrained(args.model_dir).to(pick_device(cfg.device))
+    check_sources(cfg.data.dataset, cfg.data.dataset_path)  # before the model loads
+    model = Captioner.from_pretrained(args.model_dir).to(pick_device(cfg.inference.device))
     metrics, predictions, data = evaluate_model(model, cfg)
     label = "blind (image prefix zeroed)" if cfg.blind else "with images"
     print_report(metrics, predictions, data, f"{args.model_dir} on {cfg.split} ({label}):")
