@@ -202,6 +202,11 @@ CONSISTENCY = [
     ("quality", ["--min-words", "9", "--max-words", "5"], "--min-words 9 is larger than"),
     ("serve", ["--max-images", "20", "--queue-size", "10"], "--max-images 20 is larger than"),
     ("data merge", ["--datasets"], "--datasets needs at least one source"),
+    ("train", ["--device", "gpu"], "--device 'gpu' is not a device"),
+    ("eval", ["--device", "gpu"], "--device 'gpu' is not a device"),
+    ("caption", ["--device", "tpu"], "--device 'tpu' is not a device"),
+    ("quality", ["--device", "gpu"], "--device 'gpu' is not a device"),
+    ("train", ["--dataset-path", "/no/such/copy"], "/no/such/copy: no such file or folder"),
 ]
 
 
@@ -274,3 +279,37 @@ def test_unknown_dataset_is_one_line_before_a_model_loads(tmp_path, capsys, trip
     assert code == 2
     assert "no-such-set" in one_error_line(err)
     assert not (tmp_path / "o").exists()
+
+
+def test_pixel_shuffle_factor_that_misses_the_grid(vision_dir, lm_dirs, tmp_path, capsys,
+                                                   monkeypatch):
+    """Only the tower knows its grid (4x4 here), so this is found when the model is built,
+    still before any data is loaded."""
+    import distilvit.train.run
+
+    monkeypatch.setattr(distilvit.train.run, "load_split",
+                        lambda *a, **k: pytest.fail("data loaded before the model check"))
+    code, err = run(["train", "--encoder-model", str(vision_dir), "--decoder-model",
+                     str(lm_dirs["llama"]), "--pixel-shuffle-factor", "3", "--output-dir",
+                     str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert "--pixel-shuffle-factor 3 does not divide" in one_error_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("flag", "value", "said"), [
+    ("--lora-targets", "nonsense", "--lora-targets 'nonsense' matches no module"),
+    ("--separator-token", "zzzq", "--separator-token 'zzzq' is not in the tokenizer"),
+])
+def test_model_settings_the_bases_refuse(flag, value, said, vision_dir, lm_dirs, tmp_path,
+                                         capsys, monkeypatch):
+    import distilvit.train.run
+
+    monkeypatch.setattr(distilvit.train.run, "load_split",
+                        lambda *a, **k: pytest.fail("data loaded before the model check"))
+    code, err = run(["train", "--encoder-model", str(vision_dir), "--decoder-model",
+                     str(lm_dirs["llama"]), flag, value, "--output-dir", str(tmp_path / "out")],
+                    capsys)
+    assert code == 2
+    assert said in one_error_line(err)
+    assert not (tmp_path / "out").exists()

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from distilvit.options import check_fields, require
+from distilvit.options import check_device, check_fields, require
 from distilvit.options import option as _help
 
 # Built-in tiny bases shipped as package data (built by `make tiny-bases`).
@@ -221,6 +221,7 @@ class InferenceConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        check_device(self.device)
 
 
 @dataclass
@@ -272,6 +273,9 @@ class RuntimeConfig:
     feature_cache: bool = field(
         default=True, metadata=_help("encode each image once when the tower is frozen"))
     cache_dir: str = field(default=".cache/distilvit", metadata=_help("feature cache folder"))
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
 
 
 @dataclass
@@ -374,7 +378,8 @@ class EvalConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
-    split: str = field(default="test", metadata=_help("split to score"))
+    split: Literal["train", "validation", "test"] = field(
+        default="test", metadata=_help("split to score"))
     blind: bool = field(
         default=False, metadata=_help("zero the image prefix: the no-image baseline"))
     json: str = field(default="", metadata=_help("write the metrics to this JSON file"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,16 @@ def check_fields(config: Any) -> None:
         problem = field_problem(f, value)
         if problem:
             raise UsageError(f"{flag_name(f)} {problem} (got {_number(value)})")
+
+
+# What `runtime.pick_device` hands to torch.device, checked without importing torch.
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda|xpu|hpu|npu)(:\d+)?")
+
+
+def check_device(device: str) -> None:
+    """A one-line UsageError for a `--device` torch would refuse."""
+    require(_DEVICE.fullmatch(device) is not None,
+            f"--device {device!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
 
 
 def require(ok: bool, message: str) -> None:

