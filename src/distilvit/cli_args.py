@@ -34,7 +34,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, section: str,
                 add_config_args(parser, kind, section + SEP + f.name, f"{title}: {f.name}")
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{f.metadata.get('help', '')} (default: {_show(default)})"
+        bounds = f.metadata.get("bounds")
+        allowed = f"; {bounds.describe()}" if bounds else ""
+        help_text = f"{f.metadata.get('help', '')} (default: {_show(default)}{allowed})"
         kwargs: dict[str, Any] = {"dest": section + SEP + f.name, "default": argparse.SUPPRESS,
                                   "help": help_text}
         kwargs.update(_type_kwargs(kind, f))

@@ -26,6 +26,13 @@ class Bounds:
     at_most: float | None = None
     below: float | None = None
 
+    def describe(self) -> str:
+        """The range in words for --help: `>= 1`, `> 0 and <= 1`."""
+        parts = [f"{sign} {_number(limit)}" for limit, sign in
+                 ((self.at_least, ">="), (self.above, ">"), (self.at_most, "<="),
+                  (self.below, "<")) if limit is not None]
+        return " and ".join(parts)
+
     def problem(self, value: Any) -> str | None:
         """What is wrong with `value` ("must be >= 1"), or None when it is allowed."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
