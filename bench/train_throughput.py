@@ -4,7 +4,7 @@
     LM-head logits over the whole sequence, fp32;
 (b) ours: pixel-shuffle k=2 (49 tokens) + MLP, features read from the frozen-feature cache,
     logits only at caption positions, bf16 autocast where the hardware has it, and what
-    `Trainer` sets up for a run of >= 1000 steps (frozen weights stored in bf16, eager
+    `prepare_for_training` sets up for a run of >= 1000 steps (frozen weights stored in bf16, eager
     attention on the CPU, decoder layers compiled under `--compile auto`) with the preset's
     LoRA dropout 0.
 Batch 8, captions of 32 tokens. Each design runs in its own process so its peak RSS is its
@@ -31,7 +31,13 @@ import torch.nn.functional as F
 
 from bench_io import write_json
 from distilvit.bases import random_captioner
-from distilvit.config import TrainConfig, preset
+from distilvit.config import (
+    CheckpointConfig,
+    OptimConfig,
+    RuntimeConfig,
+    TrainConfig,
+    preset,
+)
 from distilvit.model.lora import causal_lm
 from distilvit.runtime import resolve_precision
 from distilvit.sequence import IGNORE_INDEX
@@ -63,7 +69,7 @@ def run_design(design: str, steps: int, device: str) -> dict:
     name = "seed-compatible" if design == "original" else "base"
     model = random_captioner(preset(name)).to(device).train()
     precision = "fp32" if design == "original" else resolve_precision("auto", model.device)
-    optimizer = build_optimizer(model, TrainConfig())
+    optimizer = build_optimizer(model, OptimConfig())
     pixels, text = torch.randn(BATCH, 3, 224, 224), _text(model)
     features = model.encoder(pixels).detach().half() if design == "ours" else None
     compiler = (prepare_for_training(model, precision, "auto", AUTO_MIN_STEPS)
@@ -98,7 +104,7 @@ def epoch_speedup(steps: int) -> dict:
     """Epoch 1 (encode into the cache + train) against epoch 2 (cache hit + train)."""
     from distilvit.data.features import DataSpec, load_split
     from distilvit.train.compile import should_compile
-    from distilvit.train.loop import Trainer
+    from distilvit.train.loop import Trainer, total_steps
 
     model = random_captioner(preset("base"))
     precision = resolve_precision("auto", model.device)
@@ -109,10 +115,13 @@ def epoch_speedup(steps: int) -> dict:
     def run_epoch(cache: str, out: str) -> float:
         start = time.perf_counter()
         data = load_split(model, spec, cache, precision)
-        cfg = TrainConfig(batch_size=BATCH, num_train_epochs=1, output_dir=out,
-                          checkpoint_every=0, log_every=10**9, precision=precision,
-                          compile=compile_setting)
-        Trainer(model, data, None, cfg, precision).fit()
+        cfg = TrainConfig(optim=OptimConfig(batch_size=BATCH, num_train_epochs=1),
+                          checkpointing=CheckpointConfig(output_dir=out, checkpoint_every=0,
+                                                         log_every=10**9),
+                          runtime=RuntimeConfig(precision=precision, compile=compile_setting))
+        compiler = prepare_for_training(model, precision, compile_setting,
+                                        total_steps(len(data), cfg.optim))
+        Trainer(model, data, None, cfg, precision, compiler=compiler).fit()
         return time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -46,12 +46,12 @@ def test_weight_zero_loads_nothing(monkeypatch):
 
 
 def test_training_with_clip_loss_logs_it(tmp_path, make_config, clip_dir):
-    cfg = TrainConfig(dataset=("shapes",), sample=16, batch_size=8, max_steps=2,
+    cfg = TrainConfig.flat(dataset=("shapes",), sample=16, batch_size=8, max_steps=2,
                       eval_samples=8, output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path),
                       precision="fp32", clip_loss_weight=0.5, clip_model=str(clip_dir),
                       log_every=1, checkpoint_every=0)
     model = Captioner.build(make_config("llama"))
-    train, val = prepare(model, cfg, "fp32")
+    train, val = prepare(model, cfg.data, cfg.runtime, "fp32", cfg.checkpointing.eval_samples)
     clip = losses.build_clip_loss(0.5, str(clip_dir), 48)
     head_before = clip.head.weight.detach().clone()
     Trainer(model, train, val, cfg, "fp32", clip).fit()

@@ -53,6 +53,15 @@ def test_bad_bytes_raise_one_line(data, message):
     with pytest.raises(ImageError, match=message) as info:
         load_image(data)
     assert "\n" not in str(info.value)
+    assert " object at 0x" not in str(info.value)  # no `<_io.BytesIO object at 0x...>`
+
+
+def test_a_text_file_named_like_an_image_names_the_file(tmp_path):
+    path = tmp_path / "photo.jpg"
+    path.write_text("not a photo")
+    with pytest.raises(ImageError) as info:
+        load_image(path)
+    assert str(info.value) == f"{path}: not a readable image (not an image format Pillow knows)"
 
 
 def test_truncated_file(tmp_path):

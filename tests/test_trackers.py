@@ -15,14 +15,15 @@ from distilvit.train.trackers import MetricsLog
 
 
 def _fit(tmp_path, make_config, **overrides):
-    cfg = TrainConfig(dataset=("shapes",), sample=24, batch_size=8, max_steps=4,
+    cfg = TrainConfig.flat(dataset=("shapes",), sample=24, batch_size=8, max_steps=4,
                       checkpoint_every=0, eval_samples=8, output_dir=str(tmp_path / "run"),
                       cache_dir=str(tmp_path / "cache"), precision="fp32", log_every=1,
                       **overrides)
     torch.manual_seed(0)
     model = Captioner.build(make_config("llama"))
-    train, val = prepare(model, cfg, cfg.precision)
-    Trainer(model, train, val, cfg, cfg.precision).fit()
+    precision = cfg.runtime.precision
+    train, val = prepare(model, cfg.data, cfg.runtime, precision, cfg.checkpointing.eval_samples)
+    Trainer(model, train, val, cfg, precision).fit()
     return tmp_path / "run"
 
 

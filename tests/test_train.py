@@ -1,15 +1,18 @@
 import json
+import math
+from dataclasses import replace
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from distilvit.cli import main
-from distilvit.config import CaptionerConfig, TrainConfig
+from distilvit.config import CaptionerConfig, OptimConfig, TrainConfig
 from distilvit.data.features import DataSpec, load_split
 from distilvit.model import Captioner
-from distilvit.train.loop import Trainer
-from distilvit.train.optim import parameter_groups
+from distilvit.model.lora import causal_lm
+from distilvit.train.loop import Trainer, prepare_for_training, total_steps
+from distilvit.train.optim import parameter_groups, warmup_cosine
 from distilvit.train.run import prepare
 
 
@@ -17,14 +20,18 @@ def _train_config(tmp_path, **overrides) -> TrainConfig:
     base = dict(dataset=("shapes",), sample=48, batch_size=8, max_steps=6,
                 checkpoint_every=3, eval_samples=16, output_dir=str(tmp_path / "run"),
                 cache_dir=str(tmp_path / "cache"), precision="fp32", log_every=1)
-    return TrainConfig(**{**base, **overrides})
+    return TrainConfig.flat(**{**base, **overrides})
 
 
 def _fit(config: CaptionerConfig, cfg: TrainConfig) -> Captioner:
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.data.seed)
     model = Captioner.build(config)
-    train, val = prepare(model, cfg, cfg.precision)
-    Trainer(model, train, val, cfg, cfg.precision).fit()
+    precision = cfg.runtime.precision
+    train, val = prepare(model, cfg.data, cfg.runtime, precision, cfg.checkpointing.eval_samples)
+    # as train/run.py does: the speed settings are an explicit step before the Trainer
+    compiler = prepare_for_training(model, precision, cfg.runtime.compile,
+                                    total_steps(len(train), cfg.optim))
+    Trainer(model, train, val, cfg, precision, compiler=compiler).fit()
     return model
 
 
@@ -66,7 +73,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, make_config,
     with pytest.raises(KeyboardInterrupt):
         _fit(config, cfg)
     monkeypatch.setattr(Trainer, "_optimizer_step", original)
-    resumed = _fit(config, TrainConfig(**{**cfg.__dict__, "resume": True}))
+    resumed = _fit(config, replace(cfg, checkpointing=replace(cfg.checkpointing, resume=True)))
     for name, param in straight.trainable_parameters().items():
         assert torch.equal(param, resumed.trainable_parameters()[name]), name
 
@@ -101,7 +108,7 @@ def test_each_part_has_its_learning_rate(make_config):
     config = make_config("llama")
     config.encoder.unfreeze_last_n_layers = 1
     model = Captioner.build(config)
-    cfg = TrainConfig(projection_lr=1e-3, lora_lr=2e-4, vision_lr=1e-5)
+    cfg = OptimConfig(projection_lr=1e-3, lora_lr=2e-4, vision_lr=1e-5)
     rates = {g["name"]: g["lr"] for g in parameter_groups(model, cfg)}
     assert rates == {"projector": 1e-3, "lora": 2e-4, "vision": 1e-5}
 
@@ -147,3 +154,54 @@ def test_two_processes_train_with_ddp(tmp_path, vision_dir, lm_dirs):
     assert max(steps) == 4  # 32 images / (4 per process x 2 processes)
     assert (out / "model.safetensors").is_file()
     assert done.stdout.count("trained 4 steps") == 1
+
+
+def _old_warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """The hand-written schedule transformers' replaced (kept here as the reference)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def _lrs(total: int, ratio: float) -> list[float]:
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=1.0)
+    scheduler = warmup_cosine(optimizer, total, ratio)
+    rates = []
+    for _ in range(total):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_schedule_keeps_the_warmup_and_the_cosine():
+    total, warmup = 200, 10
+    rates = _lrs(total, 0.05)
+    for k in range(warmup):  # the warm-up is the old one, step for step
+        assert rates[k] == pytest.approx(_old_warmup_cosine(k, total, warmup))
+    assert rates[warmup - 1] == pytest.approx(1.0)
+    for k in (warmup, 50, 100, 150, total - 1):  # the decay at most one step ahead of it
+        assert (_old_warmup_cosine(k + 1, total, warmup) - 1e-12 <= rates[k]
+                <= _old_warmup_cosine(k, total, warmup) + 1e-12)
+    decay = rates[warmup:]
+    assert rates[-1] > 0 and all(a >= b for a, b in zip(decay, decay[1:], strict=False))
+    assert _lrs(1, 0.05) == [1.0]  # a one-step run still learns
+
+
+def test_trainer_leaves_the_model_as_given(tmp_path, make_config):
+    model = Captioner.build(make_config("llama"))
+    cfg = _train_config(tmp_path, sample=8, eval_samples=8, compile="on", precision="bf16")
+
+    def state():
+        lm = causal_lm(model.lm)
+        return ({n: p.dtype for n, p in model.named_parameters()},
+                lm.config._attn_implementation,
+                [m for m in model.modules() if "forward" in vars(m)])
+
+    before = state()
+    train, val = prepare(model, cfg.data, cfg.runtime, "bf16", cfg.checkpointing.eval_samples)
+    Trainer(model, train, val, cfg, "bf16")
+    assert state() == before
+    prepare_for_training(model, "bf16", "off", 1)  # the explicit step does change it
+    assert state() != before

@@ -1,8 +1,11 @@
-"""Dataclass configs: the one source of defaults for the model, generation and the CLI.
+"""Dataclass configs: the one source of defaults for the model, generation, training and CLI.
 
 Every CLI flag and its help text is derived from these fields (see `distilvit.cli_args`).
-A field's `metadata["help"]` is its help text; `metadata["flag"]` overrides the flag name
-where the seed's CLI used a different one (e.g. `--encoder-model`).
+Field metadata comes from `distilvit.options.option`: help text, a flag name where the seed's
+CLI used a different one (e.g. `--encoder-model`), and the allowed range, which each config
+checks in `__post_init__` (one-line `UsageError`s naming the flag) and argparse checks while
+parsing. The dataset tools' configs live in `distilvit.quality.config`, the server's in
+`distilvit.serve.config`; all three modules share `option`.
 """
 
 from __future__ import annotations
@@ -11,12 +14,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from distilvit.options import check_device, check_fields, require
+from distilvit.options import option as _help
+
 # Built-in tiny bases shipped as package data (built by `make tiny-bases`).
 BUILTIN_PREFIX = "builtin:"
-
-
-def _help(text: str, **extra: Any) -> dict[str, Any]:
-    return {"help": text, **extra}
 
 
 @dataclass
@@ -29,8 +31,11 @@ class EncoderConfig:
     unfreeze_last_n_layers: int = field(
         default=0,
         metadata=_help("train the last N vision layers (0 = tower fully frozen)",
-                       flag="--unfreeze-vision-layers"),
+                       flag="--unfreeze-vision-layers", at_least=0),
     )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -39,10 +44,12 @@ class ProjectorConfig:
         default="mlp", metadata=_help("projector kind", flag="--projection-type"))
     pixel_shuffle_factor: int = field(
         default=2,
-        metadata=_help("merge k*k neighbouring patches into one prefix token (1 = off)"),
+        metadata=_help("merge k*k neighbouring patches into one prefix token (1 = off)",
+                       at_least=1),
     )
     hidden_size: int = field(
-        default=0, metadata=_help("MLP hidden width (0 = the language model's hidden size)"))
+        default=0, metadata=_help("MLP hidden width (0 = the language model's hidden size)",
+                                  at_least=0))
     standardize: bool = field(
         default=False,
         metadata=_help("standardise each patch feature with training-set statistics first"))
@@ -50,6 +57,9 @@ class ProjectorConfig:
         default=False,
         metadata=_help("add a learned embedding per prefix token, so the LM knows where each "
                        "token sits in the image"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -63,32 +73,47 @@ class DecoderConfig:
 @dataclass
 class LoraConfig:
     r: int = field(default=16, metadata=_help("LoRA rank (0 = no LoRA, LM frozen)",
-                                              flag="--lora-r"))
-    alpha: int = field(default=32, metadata=_help("LoRA alpha", flag="--lora-alpha"))
+                                              flag="--lora-r", at_least=0))
+    alpha: int = field(default=32, metadata=_help("LoRA alpha", flag="--lora-alpha", above=0))
     # 0, PEFT's own default: at 0.05 the dropout masks took ~20% of a base-architecture
     # training step on the CPU (bench/train_throughput.py).
-    dropout: float = field(default=0.0, metadata=_help("LoRA dropout", flag="--lora-dropout"))
+    dropout: float = field(default=0.0, metadata=_help("LoRA dropout", flag="--lora-dropout",
+                                                       at_least=0, below=1))
     target_modules: str = field(
         default="auto",
         metadata=_help("'auto' (attention projections of the architecture), 'all-linear', "
                        "or comma-separated module names", flag="--lora-targets"),
     )
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 @dataclass
 class GenerationConfig:
-    max_new_tokens: int = field(default=30, metadata=_help("longest caption, in tokens"))
-    min_new_tokens: int = field(default=0, metadata=_help("shortest caption, in tokens"))
-    num_beams: int = field(default=1, metadata=_help("beam width (1 = greedy)"))
+    max_new_tokens: int = field(default=30, metadata=_help("longest caption, in tokens",
+                                                           at_least=1))
+    min_new_tokens: int = field(default=0, metadata=_help("shortest caption, in tokens",
+                                                          at_least=0))
+    num_beams: int = field(default=1, metadata=_help("beam width (1 = greedy)", at_least=1))
     do_sample: bool = field(default=False, metadata=_help("sample instead of greedy/beam"))
-    temperature: float = field(default=1.0, metadata=_help("sampling temperature"))
-    top_k: int = field(default=0, metadata=_help("sample among the k likeliest (0 = off)"))
-    top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass (1 = off)"))
-    repetition_penalty: float = field(default=1.0, metadata=_help("1 = off"))
-    no_repeat_ngram_size: int = field(default=0, metadata=_help("forbid repeated n-grams"))
+    temperature: float = field(default=1.0, metadata=_help("sampling temperature", above=0))
+    top_k: int = field(default=0, metadata=_help("sample among the k likeliest (0 = off)",
+                                                 at_least=0))
+    top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass (1 = off)",
+                                                     above=0, at_most=1))
+    repetition_penalty: float = field(default=1.0, metadata=_help("1 = off", above=0))
+    no_repeat_ngram_size: int = field(default=0, metadata=_help("forbid repeated n-grams",
+                                                                at_least=0))
     bad_words: tuple[str, ...] = field(
         default=(), metadata=_help("words never to generate"))
-    seed: int = field(default=0, metadata=_help("random seed for sampling"))
+    seed: int = field(default=0, metadata=_help("random seed for sampling", at_least=0))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        require(self.min_new_tokens <= self.max_new_tokens,
+                f"--min-new-tokens {self.min_new_tokens} is larger than --max-new-tokens "
+                f"{self.max_new_tokens}; lower it or raise --max-new-tokens")
 
 
 @dataclass
@@ -99,7 +124,7 @@ class CaptionerConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     max_length: int = field(
-        default=32, metadata=_help("caption tokens kept in training, EOS included"))
+        default=32, metadata=_help("caption tokens kept in training, EOS included", at_least=2))
     separator_token: str = field(
         default="",
         metadata=_help("token between image prefix and caption ('' = the tokenizer's BOS, "
@@ -107,6 +132,9 @@ class CaptionerConfig:
     )
     trust_remote_code: bool = field(
         default=False, metadata=_help("allow model code from the Hub (off: safer)"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -181,10 +209,19 @@ def preset(name: str) -> CaptionerConfig:
     return PRESETS[name]()
 
 
+# One default for every captioning batch (`caption`, `eval`, the final evaluation of `train`).
+CAPTION_BATCH_SIZE = 32
+
+
 @dataclass
 class InferenceConfig:
-    batch_size: int = field(default=8, metadata=_help("images captioned together"))
+    batch_size: int = field(default=CAPTION_BATCH_SIZE,
+                            metadata=_help("images captioned together", at_least=1))
     device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_device(self.device)
 
 
 @dataclass
@@ -205,76 +242,154 @@ class ShapesConfig:
 
 
 @dataclass
-class TrainConfig:
-    """Training run settings; flag names keep the seed's (`--num-train-epochs`, ...)."""
+class DataConfig:
+    """Which images and captions: shared by training and evaluation (`distilvit eval`)."""
 
-    preset: str = field(default="tiny", metadata=_help("model preset the flags below modify"))
     dataset: tuple[str, ...] = field(
         default=("shapes",), metadata=_help("dataset names (see docs/datasets.md)"))
     dataset_path: str = field(
         default="", metadata=_help("local copy of the (single) dataset instead of the Hub"))
-    sample: int = field(default=0, metadata=_help("cap every source at N images (0 = all)"))
-    num_train_epochs: float = field(default=3.0, metadata=_help("passes over the training set"))
-    max_steps: int = field(default=0, metadata=_help("stop after N optimizer steps (0 = off)"))
-    max_minutes: float = field(
-        default=0.0, metadata=_help("stop training after this wall time (0 = off)"))
-    batch_size: int = field(default=32, metadata=_help("images per micro-batch"))
-    gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per step"))
-    projection_lr: float = field(default=1e-3, metadata=_help("projector learning rate"))
-    lora_lr: float = field(default=5e-4, metadata=_help("LoRA learning rate"))
-    vision_lr: float = field(default=2e-5, metadata=_help("unfrozen vision layers' rate"))
-    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay"))
-    warmup_ratio: float = field(default=0.05, metadata=_help("share of steps warming up"))
-    max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping (0 = off)"))
+    sample: int = field(default=0, metadata=_help("cap every source at N images (0 = all)",
+                                                  at_least=0))
+    seed: int = field(default=0, metadata=_help("seed of seeded splits; in training also of "
+                                                "data order, init and sampling", at_least=0))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        require(bool(self.dataset), "--dataset needs at least one name (see docs/datasets.md)")
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how fast a training run computes; changes no result beyond rounding."""
+
+    device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))
     precision: Literal["auto", "bf16", "fp32"] = field(
         default="auto", metadata=_help("'auto' = bf16 autocast where the hardware has it"))
     compile: Literal["auto", "on", "off"] = field(
         default="auto", metadata=_help("torch.compile each LM decoder layer for the training "
                                        "steps; 'auto' = on for CPU runs of >= 1000 steps when "
                                        "a C++ compiler is found"))
-    eval_every: int = field(default=0, metadata=_help("validate every N steps (0 = per epoch)"))
-    eval_samples: int = field(default=200, metadata=_help("validation images scored"))
-    early_stopping_patience: int = field(
-        default=0, metadata=_help("stop after N validations without improvement (0 = off)"))
     feature_cache: bool = field(
         default=True, metadata=_help("encode each image once when the tower is frozen"))
     cache_dir: str = field(default=".cache/distilvit", metadata=_help("feature cache folder"))
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+
+
+@dataclass
+class OptimConfig:
+    """Steps, batches, learning rates and losses: what the optimizer and schedule read."""
+
+    num_train_epochs: float = field(default=3.0, metadata=_help("passes over the training set",
+                                                                above=0))
+    max_steps: int = field(default=0, metadata=_help("stop after N optimizer steps (0 = off)",
+                                                     at_least=0))
+    max_minutes: float = field(
+        default=0.0, metadata=_help("stop training after this wall time (0 = off)", at_least=0))
+    batch_size: int = field(default=32, metadata=_help("images per micro-batch", at_least=1))
+    gradient_accumulation_steps: int = field(
+        default=1, metadata=_help("micro-batches per step", at_least=1))
+    projection_lr: float = field(default=1e-3, metadata=_help("projector learning rate",
+                                                              above=0))
+    lora_lr: float = field(default=5e-4, metadata=_help("LoRA learning rate", above=0))
+    vision_lr: float = field(default=2e-5, metadata=_help("unfrozen vision layers' rate",
+                                                          above=0))
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay", at_least=0))
+    warmup_ratio: float = field(default=0.05, metadata=_help("share of steps warming up",
+                                                             at_least=0, at_most=1))
+    max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping (0 = off)",
+                                                             at_least=0))
     clip_loss_weight: float = field(
-        default=0.0, metadata=_help("weight of the CLIP alignment loss (0 = off, no model)"))
+        default=0.0, metadata=_help("weight of the CLIP alignment loss (0 = off, no model)",
+                                    at_least=0))
     clip_model: str = field(
         default="openai/clip-vit-base-patch32",
         metadata=_help("CLIP/SigLIP model whose text tower the prefix is aligned to"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass
+class CheckpointConfig:
+    """Where the run writes, and how often it logs, validates and saves."""
+
     output_dir: str = field(default="runs/train", metadata=_help("where the model is saved"))
     resume: bool = field(default=False, metadata=_help("continue from output_dir/checkpoint"))
     checkpoint_every: int = field(
-        default=200, metadata=_help("save a resumable checkpoint every N steps"))
-    log_every: int = field(default=20, metadata=_help("log metrics every N steps"))
+        default=200, metadata=_help("save a resumable checkpoint every N steps (0 = never)",
+                                    at_least=0))
+    log_every: int = field(default=20, metadata=_help("log metrics every N steps", at_least=1))
+    eval_every: int = field(default=0, metadata=_help("validate every N steps (0 = per epoch)",
+                                                      at_least=0))
+    eval_samples: int = field(default=200, metadata=_help("validation images scored",
+                                                          at_least=1))
+    early_stopping_patience: int = field(
+        default=0, metadata=_help("stop after N validations without improvement (0 = off)",
+                                  at_least=0))
     report_to: tuple[str, ...] = field(
         default=(), metadata=_help("also send metrics to: tensorboard (OUTPUT_DIR/tensorboard), "
                                    "wandb (project from $WANDB_PROJECT, default distilvit)"))
-    seed: int = field(default=0, metadata=_help("seed for data order, init and sampling"))
-    device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))
     final_eval: bool = field(
         default=True, metadata=_help("score the saved model on the test split at the end"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass
+class TrainConfig:
+    """A training run: each component reads only its section (flag names keep the seed's:
+    `--num-train-epochs`, `--projection-lr`, ...; nested sections add no prefix)."""
+
+    preset: str = field(default="tiny", metadata=_help("model preset the flags below modify"))
+    data: DataConfig = field(default_factory=DataConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    checkpointing: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    def __post_init__(self) -> None:
+        require(self.preset in PRESETS,
+                f"--preset {self.preset!r} is unknown; choose from {', '.join(PRESETS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def flat(cls, **values: Any) -> TrainConfig:
+        """Built from flag-style field names (`batch_size=8, output_dir=...`), each routed
+        to the section that holds it, as the CLI does; unknown names are a TypeError."""
+        kinds = {f.name: f.default_factory for f in dataclasses.fields(cls)
+                 if dataclasses.is_dataclass(f.default_factory)}
+        sections: dict[str, dict[str, Any]] = {name: {} for name in kinds}
+        top: dict[str, Any] = {}
+        for key, value in values.items():
+            owner = next((name for name, kind in kinds.items()
+                          if key in {g.name for g in dataclasses.fields(kind)}), None)
+            (sections[owner] if owner else top)[key] = value
+        return cls(**top, **{name: kinds[name](**kw) for name, kw in sections.items()})
 
 
 @dataclass
 class EvalConfig:
-    dataset: tuple[str, ...] = field(default=("shapes",), metadata=_help("dataset names"))
-    dataset_path: str = field(default="", metadata=_help("local copy of the dataset"))
-    split: str = field(default="test", metadata=_help("split to score"))
-    sample: int = field(default=0, metadata=_help("cap every source at N images (0 = all)"))
-    batch_size: int = field(default=64, metadata=_help("images captioned together"))
+    """`distilvit eval`: the data section of training plus the split and how to caption."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    split: Literal["train", "validation", "test"] = field(
+        default="test", metadata=_help("split to score"))
     blind: bool = field(
         default=False, metadata=_help("zero the image prefix: the no-image baseline"))
     json: str = field(default="", metadata=_help("write the metrics to this JSON file"))
-    seed: int = field(default=0, metadata=_help("seed of seeded splits"))
-    device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda', 'mps'"))
-
 
 @dataclass
 class ExportConfig:
     """`distilvit export`: ONNX graphs, their variants, and the parity check against torch."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     layout: Literal["llava", "vision-encoder-decoder"] = field(
         default="llava", metadata=_help("graphs and configs: llava (vision_encoder + "
@@ -290,7 +405,8 @@ class ExportConfig:
         default=True, metadata=_help("run ONNX Runtime and torch on a few images; fail when "
                                      "fp32 logits or greedy tokens differ"))
     tolerance: float = field(
-        default=1e-3, metadata=_help("largest |ORT - torch| allowed on fp32 first-step logits"))
+        default=1e-3, metadata=_help("largest |ORT - torch| allowed on fp32 first-step logits",
+                                     above=0))
     verify_images: tuple[str, ...] = field(
         default=(), metadata=_help("images to verify on (default: built-in RGB, RGBA, "
                                    "grayscale and non-square samples)"))
@@ -298,7 +414,7 @@ class ExportConfig:
         default="", metadata=_help("dataset whose test split gives each variant's metric "
                                    "change (e.g. shapes; '' = skip)"))
     verify_samples: int = field(
-        default=100, metadata=_help("test images scored with --verify-dataset"))
+        default=100, metadata=_help("test images scored with --verify-dataset", at_least=1))
 
 
 @dataclass
@@ -322,3 +438,53 @@ class PushConfig:
     training_data: str = field(
         default="", metadata=_help("one line on the training data, for the model card"))
     license: str = field(default="apache-2.0", metadata=_help("license in the model card"))
+
+
+@dataclass
+class DemoConfig:
+    """`distilvit demo`: the static server of the browser demo."""
+
+    port: int = field(default=8000, metadata=_help("port to serve on (0 = any free port)",
+                                                   at_least=0, at_most=65535))
+    host: str = field(default="127.0.0.1", metadata=_help(
+        "address to listen on; browsers give the Cache API and threads only to "
+        "localhost/127.0.0.1 or HTTPS pages"))
+    ort_dir: str = field(default="", metadata=_help(
+        "onnxruntime-web's dist folder ('' = node_modules/onnxruntime-web/dist found "
+        "from here or from the distilvit checkout, else redirect to the jsDelivr CDN)"))
+    isolate: bool = field(default=True, metadata=_help(
+        "send the COOP/COEP headers (cross-origin isolation: WASM threads)"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass
+class MergeConfig:
+    """`distilvit data merge` (see distilvit.data.merge)."""
+
+    datasets: tuple[str, ...] = field(
+        default=("coco", "flickr", "pexels", "docornot", "validation"),
+        metadata=_help("sources to merge ('all' = every hub source)"))
+    dataset_path: tuple[str, ...] = field(
+        default=(), metadata=_help("NAME=PATH: read source NAME from a local copy (needed for "
+                                   "'folder')"))
+    sample: int = field(default=0, metadata=_help("at most N images per source, spread 90/5/5 "
+                                                  "over its splits (0 = all)", at_least=0))
+    save_path: str = field(default="runs/merged",
+                           metadata=_help("folder written with save_to_disk"))
+    push_to_hub: str = field(default="", metadata=_help("ORG/NAME: also push the dataset there"))
+    private: bool = field(default=False, metadata=_help("create the Hub dataset as private"))
+    dry_run: bool = field(default=False,
+                          metadata=_help("save locally, print what would be pushed, push nothing"))
+    split_by: Literal["content", "source"] = field(
+        default="content", metadata=_help("'content': seeded split by image hash (leak-free "
+                                          "by construction); 'source': each source's own split"))
+    image_format: Literal["auto", "png", "jpeg"] = field(
+        default="auto", metadata=_help("encoding of stored images ('auto': JPEG for images "
+                                       "read from JPEG, else PNG)"))
+    seed: int = field(default=0, metadata=_help("seed of the split assignment", at_least=0))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        require(bool(self.datasets), "--datasets needs at least one source name")

@@ -13,6 +13,11 @@ class UsageError(DistilvitError):
     exit_code = 2
 
 
+class ConfigError(UsageError, ValueError):
+    """A setting that does not fit the model it is applied to (a pixel-shuffle factor that does
+    not divide the tower's patch grid); also a ValueError for code that builds models."""
+
+
 class ModelDirError(UsageError):
     """A path that is not a distilvit model directory."""
 

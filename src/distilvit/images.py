@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,8 @@ ImageInput = str | Path | bytes | Image.Image
 # Decompression-bomb guard: 64 Mpx is far above any useful caption input (models see 224-512 px)
 # and keeps a hostile 50k x 50k PNG header from allocating gigabytes.
 MAX_PIXELS = 64_000_000
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 def image_extensions() -> set[str]:
@@ -78,8 +81,12 @@ def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
 
 
 def _reason(exc: BaseException) -> str:
+    """The first line of Pillow's message, without the Python object it names."""
+    if isinstance(exc, UnidentifiedImageError):
+        # Pillow says "cannot identify image file <_io.BytesIO object at 0x...>"
+        return "not an image format Pillow knows"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:120]
+    return _OBJECT_REPR.sub("the file", text)[:120]
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

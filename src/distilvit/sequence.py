@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from distilvit.errors import ConfigError
+
 IGNORE_INDEX = -100
 
 
@@ -35,7 +37,7 @@ class SequenceFormat:
     @classmethod
     def from_tokenizer(cls, tokenizer, max_length: int, separator_token: str = "") -> SequenceFormat:
         if max_length < 1:
-            raise ValueError("max_length must be at least 1 (room for EOS)")
+            raise ConfigError(f"--max-length must be >= 1 (got {max_length}): room for EOS")
         return cls(separator_id=separator_id(tokenizer, separator_token),
                    eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id,
                    max_length=max_length)
@@ -70,7 +72,8 @@ def separator_id(tokenizer, token: str = "") -> int:
     if token:
         token_id = tokenizer.convert_tokens_to_ids(token)
         if token_id is None or token_id == tokenizer.unk_token_id:
-            raise ValueError(f"separator token {token!r} is not in the tokenizer's vocabulary")
+            raise ConfigError(f"--separator-token {token!r} is not in the tokenizer's vocabulary; "
+                              "pass one of its tokens, or '' for its BOS/EOS")
         return token_id
     if tokenizer.bos_token_id is not None:
         return tokenizer.bos_token_id

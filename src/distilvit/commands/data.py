@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from distilvit.cli_args import add_config_args, apply_args
-from distilvit.data.merge import MergeConfig
+from distilvit.config import MergeConfig
 from distilvit.quality.config import DebiasConfig, LLMConfig, PromptsConfig
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from distilvit.cli_args import add_config_args, apply_args
+from distilvit.config import DemoConfig
 from distilvit.errors import UsageError
 from distilvit.web.server import WEB_DIR, StaticServer, find_ort_dist
 
@@ -22,19 +22,6 @@ logger = logging.getLogger(__name__)
 ORT_VERSION = "1.30.0"  # the onnxruntime-web of package.json
 ORT_CDN = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_VERSION}/dist/"
 PAGE = "demo_complete.html"
-
-
-@dataclass
-class DemoConfig:
-    port: int = field(default=8000, metadata={"help": "port to serve on (0 = any free port)"})
-    host: str = field(default="127.0.0.1", metadata={
-        "help": "address to listen on; browsers give the Cache API and threads only to "
-                "localhost/127.0.0.1 or HTTPS pages"})
-    ort_dir: str = field(default="", metadata={
-        "help": "onnxruntime-web's dist folder ('' = node_modules/onnxruntime-web/dist found "
-                "from here or from the distilvit checkout, else redirect to the jsDelivr CDN)"})
-    isolate: bool = field(default=True, metadata={
-        "help": "send the COOP/COEP headers (cross-origin isolation: WASM threads)"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from distilvit.cli_args import add_config_args, apply_args
-from distilvit.config import BackendConfig, EvalConfig, InferenceConfig
+from distilvit.config import BackendConfig, EvalConfig
 from distilvit.errors import UsageError
 
 
@@ -24,16 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from distilvit.caption_model import open_model
+    from distilvit.data.registry import check_sources
     from distilvit.eval.evaluate import BLIND_NEEDS_TORCH, evaluate_model, print_report
     from distilvit.ort.files import is_exported
 
     cfg = apply_args(EvalConfig(), args, "eval")
+    check_sources(cfg.data.dataset, cfg.data.dataset_path)  # before the model loads
     backend = apply_args(BackendConfig(), args, "backend")
     onnx = backend.backend == "onnx" or (backend.backend == "auto"
                                          and is_exported(args.model_dir))
     if cfg.blind and onnx:
         raise UsageError(BLIND_NEEDS_TORCH)
-    model = open_model(args.model_dir, backend, InferenceConfig(device=cfg.device))
+    model = open_model(args.model_dir, backend, cfg.inference)
     metrics, predictions, data = evaluate_model(model, cfg)
     label = "blind (image prefix zeroed)" if cfg.blind else "with images"
     print_report(metrics, predictions, data, f"{args.model_dir} on {cfg.split} ({label}):")

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_args(parser, TrainConfig, "train", "training")
     for section, cls in MODEL_SECTIONS.items():
         add_config_args(parser, cls, section, f"model: {section} (default: the preset's)")
-    add_config_args(parser, CaptionerConfig, "captioner", "model: sequence")
+    add_config_args(parser, CaptionerConfig, "captioner", "model: sequence", nested=False)
 
 
 def model_config(cfg: TrainConfig, args: argparse.Namespace) -> CaptionerConfig:
@@ -45,17 +45,18 @@ def run(args: argparse.Namespace) -> int:
     from distilvit.model import Captioner
     from distilvit.train.run import train
 
+    # Both configs are built (and so checked) before any data or model is loaded.
     cfg = apply_args(TrainConfig(), args, "train")
     summary = train(cfg, model_config(cfg, args))
     if not summary["is_main"]:
         return 0  # other ranks of a torchrun job: rank 0 reports
+    out = cfg.checkpointing.output_dir
     print(f"trained {summary['steps']} steps in {summary['seconds']} s "
-          f"(best validation loss {summary['best_val_loss']:.4f}); saved to {cfg.output_dir}")
-    if cfg.final_eval:
-        model = Captioner.from_pretrained(cfg.output_dir)
-        test = EvalConfig(dataset=cfg.dataset, dataset_path=cfg.dataset_path, split="test",
-                          sample=cfg.sample, seed=cfg.seed)
+          f"(best validation loss {summary['best_val_loss']:.4f}); saved to {out}")
+    if cfg.checkpointing.final_eval:
+        model = Captioner.from_pretrained(out)
+        test = EvalConfig(data=cfg.data, split="test")  # the run's own data section
         metrics, predictions, data = evaluate_model(model, test)
         print_report(metrics, predictions, data, "test split:")
-        (Path(cfg.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return 0

@@ -26,46 +26,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from PIL import Image
 
+from distilvit.config import MergeConfig
 from distilvit.data.schema import SPLITS, Example
 from distilvit.data.splits import seeded_split
 from distilvit.errors import UsageError
 
 logger = logging.getLogger(__name__)
-
-
-def _help(text: str) -> dict[str, Any]:
-    return {"help": text}
-
-
-@dataclass
-class MergeConfig:
-    """`distilvit data merge`."""
-
-    datasets: tuple[str, ...] = field(
-        default=("coco", "flickr", "pexels", "docornot", "validation"),
-        metadata=_help("sources to merge ('all' = every hub source)"))
-    dataset_path: tuple[str, ...] = field(
-        default=(), metadata=_help("NAME=PATH: read source NAME from a local copy (needed for "
-                                   "'folder')"))
-    sample: int = field(default=0, metadata=_help("at most N images per source, spread 90/5/5 "
-                                                  "over its splits (0 = all)"))
-    save_path: str = field(default="runs/merged",
-                           metadata=_help("folder written with save_to_disk"))
-    push_to_hub: str = field(default="", metadata=_help("ORG/NAME: also push the dataset there"))
-    private: bool = field(default=False, metadata=_help("create the Hub dataset as private"))
-    dry_run: bool = field(default=False,
-                          metadata=_help("save locally, print what would be pushed, push nothing"))
-    split_by: Literal["content", "source"] = field(
-        default="content", metadata=_help("'content': seeded split by image hash (leak-free "
-                                          "by construction); 'source': each source's own split"))
-    image_format: Literal["auto", "png", "jpeg"] = field(
-        default="auto", metadata=_help("encoding of stored images ('auto': JPEG for images "
-                                       "read from JPEG, else PNG)"))
-    seed: int = field(default=0, metadata=_help("seed of the split assignment"))
 
 
 @dataclass

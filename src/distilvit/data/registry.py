@@ -75,12 +75,25 @@ def source_names() -> list[str]:
 def load_examples(name: str, split: str, *, sample: int | None = None, path: str | None = None,
                   seed: int = 0, streaming: bool | None = None) -> Iterator[Example]:
     """Examples of one split of one source (see docs/datasets.md for each source)."""
-    loader = _LOADERS.get(name)
-    if loader is None:
-        raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(_LOADERS)}")
+    check_source(name, path)
     check_split(split)
     if sample is not None and sample < 1:
         raise UsageError(f"sample must be a positive number of examples, got {sample}")
+    return _LOADERS[name](split, sample=sample, path=path, seed=seed, streaming=streaming)
+
+
+def check_sources(names: tuple[str, ...], path: str = "") -> None:
+    """`check_source` for each of a run's `--dataset` names ('' path = the Hub)."""
+    for name in names:
+        check_source(name, path or None)
+
+
+def check_source(name: str, path: str | None = None) -> None:
+    """A one-line UsageError for an unknown source or a missing local copy (cheap: callers
+    run it before loading a model)."""
+    if name not in _LOADERS:
+        raise UsageError(f"unknown dataset {name!r} (--dataset); choose one of "
+                         f"{', '.join(_LOADERS)}")
     if path is not None and not Path(path).exists():
-        raise UsageError(f"{path}: no such file or folder (the local copy of {name!r})")
-    return loader(split, sample=sample, path=path, seed=seed, streaming=streaming)
+        raise UsageError(f"{path}: no such file or folder (the local copy of {name!r}, "
+                         "--dataset-path)")

@@ -92,10 +92,11 @@ BLIND_NEEDS_TORCH = ("--blind zeroes the image prefix inside the torch model; ev
 def evaluate_model(model: CaptionModel, cfg: EvalConfig
                    ) -> tuple[dict[str, Any], list[str], CaptionData]:
     """Score `model` (its own generation settings) on the split `cfg` names."""
-    spec = DataSpec(datasets=tuple(cfg.dataset), split=cfg.split, sample=cfg.sample,
-                    seed=cfg.seed, path=cfg.dataset_path)
+    data_cfg = cfg.data
+    spec = DataSpec(datasets=tuple(data_cfg.dataset), split=cfg.split, sample=data_cfg.sample,
+                    seed=data_cfg.seed, path=data_cfg.dataset_path)
     data = read_split(spec)
-    metrics, predictions = evaluate(model, data, model.generation, cfg.batch_size,
+    metrics, predictions = evaluate(model, data, model.generation, cfg.inference.batch_size,
                                     blind=cfg.blind)
     return metrics, predictions, data
 

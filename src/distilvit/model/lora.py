@@ -9,6 +9,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from distilvit.config import LoraConfig
+from distilvit.errors import ConfigError
 
 # Attention projections per family: the standard LoRA placement (Hu et al. 2021, sec. 7.1).
 ATTENTION_TARGETS: dict[str, list[str]] = {
@@ -48,7 +49,14 @@ def add_lora(model: PreTrainedModel, config: LoraConfig) -> nn.Module:
     with warnings.catch_warnings():
         # peft calls a transformers API deprecated in v5; nothing for our users to act on.
         warnings.simplefilter("ignore", FutureWarning)
-        return peft.get_peft_model(model, lora)
+        try:
+            return peft.get_peft_model(model, lora)
+        except ValueError as exc:  # peft: "Target modules {...} not found in the base model"
+            if "not found" not in str(exc):
+                raise
+            raise ConfigError(f"--lora-targets {config.target_modules!r} matches no module of "
+                              f"{type(model).__name__}; use auto, all-linear or its module "
+                              "names (e.g. q_proj,v_proj)") from None
 
 
 def causal_lm(model: nn.Module) -> PreTrainedModel:

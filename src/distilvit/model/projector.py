@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from distilvit.config import ProjectorConfig
+from distilvit.errors import ConfigError
 
 
 def pixel_shuffle(features: torch.Tensor, factor: int) -> torch.Tensor:
@@ -29,9 +30,9 @@ def pixel_shuffle(features: torch.Tensor, factor: int) -> torch.Tensor:
 def check_grid(num_patches: int, factor: int) -> None:
     side = math.isqrt(num_patches)
     if side * side != num_patches or side % factor:
-        raise ValueError(
-            f"pixel_shuffle_factor {factor} does not divide the {side}x{side} patch grid "
-            f"({num_patches} patches); pick a factor that divides {side}")
+        raise ConfigError(
+            f"--pixel-shuffle-factor {factor} does not divide the vision tower's {side}x{side} "
+            f"patch grid ({num_patches} patches); pick a factor that divides {side}")
 
 
 class FeatureStandardizer(nn.Module):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from distilvit.config import TrainConfig
+from distilvit.config import OptimConfig, TrainConfig
 from distilvit.data.features import CaptionData
 from distilvit.model.lora import causal_lm
 from distilvit.runtime import store_frozen_weights_in_bf16
@@ -72,12 +72,19 @@ def use_eager_attention(model) -> None:
 
 def prepare_for_training(model, precision: str, compile_setting: str,
                          steps: int) -> LayerCompiler | None:
-    """The speed settings every run applies before its first step (the bench reuses it)."""
+    """Speed settings that change the model in place, applied explicitly by the caller
+    (train/run.py, the bench) before the Trainer is built; each one is logged.
+
+    They change no result beyond rounding: frozen weights stored in bf16 (when training
+    under bf16 autocast, which rounds them to bf16 anyway), eager attention on the CPU, and
+    the decoder layers compiled (the returned compiler, handed to the Trainer).
+    """
     if precision == "bf16":
         saved = store_frozen_weights_in_bf16(model)
         logger.info("frozen weights kept in bf16 (%.0f MB less)", saved / 1e6)
     if model.device.type == "cpu":
         use_eager_attention(model)
+        logger.info("language model switched to eager attention (faster on the CPU)")
     if not should_compile(compile_setting, model.device, steps):
         return None
     logger.info("decoder layers compiled for the training steps (--compile %s)",
@@ -105,13 +112,14 @@ def batch_loss(model, batch: Batch, precision: str, clip_loss=None,
 
 
 @torch.no_grad()
-def validation_loss(model, data: CaptionData, cfg: TrainConfig, precision: str) -> float:
-    """Mean caption loss over the first `eval_samples` images, first reference each."""
+def validation_loss(model, data: CaptionData, samples: int, batch_size: int,
+                    precision: str) -> float:
+    """Mean caption loss over the first `samples` images, first reference each."""
     model.eval()
-    rows = list(range(min(len(data), cfg.eval_samples)))
+    rows = list(range(min(len(data), samples)))
     total, count = 0.0, 0
-    for start in range(0, len(rows), cfg.batch_size):
-        chunk = rows[start:start + cfg.batch_size]
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
         batch = make_batch(model, data, chunk, [data.captions[r][0] for r in chunk])
         total += batch_loss(model, batch, precision)["caption_loss"].item() * len(chunk)
         count += len(chunk)
@@ -119,7 +127,7 @@ def validation_loss(model, data: CaptionData, cfg: TrainConfig, precision: str) 
     return total / max(1, count)
 
 
-def total_steps(n: int, cfg: TrainConfig, world: World | None = None) -> int:
+def total_steps(n: int, cfg: OptimConfig, world: World | None = None) -> int:
     batches = math.ceil(n / cfg.batch_size) // (world.size if world else 1)
     per_epoch = math.ceil(batches / cfg.gradient_accumulation_steps)
     steps = math.ceil(per_epoch * cfg.num_train_epochs)
@@ -127,27 +135,34 @@ def total_steps(n: int, cfg: TrainConfig, world: World | None = None) -> int:
 
 
 class Trainer:
-    """Owns the optimizer, schedule, progress and logs of one run."""
+    """Owns the optimizer, schedule, progress and logs of one run.
+
+    Reads the run's `optim` and `checkpointing` sections and the data seed; it leaves the
+    model as given (speed settings are `prepare_for_training`, called before, whose compiler
+    is passed in).
+    """
 
     def __init__(self, model, train: CaptionData, val: CaptionData | None, cfg: TrainConfig,
-                 precision: str, clip_loss=None, world: World | None = None):
+                 precision: str, clip_loss=None, world: World | None = None,
+                 compiler: LayerCompiler | None = None):
         world = world or World()
         self.model, self.train_data, self.val_data = model, train, val
-        self.cfg, self.precision, self.clip_loss = cfg, precision, clip_loss
+        self.cfg, self.precision, self.clip_loss = cfg.optim, precision, clip_loss
+        self.ckpt, self.seed = cfg.checkpointing, cfg.data.seed
         self.world, self.is_main = world, world.is_main  # only rank 0 writes
-        self.steps = total_steps(len(train), cfg, world)
-        self.compiler = prepare_for_training(model, precision, cfg.compile, self.steps)
+        self.steps = total_steps(len(train), cfg.optim, world)
+        self.compiler = compiler
         self.forward = wrap(model, world)
-        self.out = Path(cfg.output_dir)
-        self.optimizer = build_optimizer(model, cfg, clip_loss)
-        self.scheduler = warmup_cosine(self.optimizer, self.steps, cfg.warmup_ratio)
+        self.out = Path(cfg.checkpointing.output_dir)
+        self.optimizer = build_optimizer(model, cfg.optim, clip_loss)
+        self.scheduler = warmup_cosine(self.optimizer, self.steps, cfg.optim.warmup_ratio)
         self.progress = Progress()
         self.state_dir = self.out / "checkpoint"
-        self.metrics = (MetricsLog(self.out, cfg.report_to, dataclasses.asdict(cfg))
+        self.metrics = (MetricsLog(self.out, self.ckpt.report_to, dataclasses.asdict(cfg))
                         if self.is_main else None)
 
     def fit(self) -> dict[str, Any]:
-        if self.cfg.resume and (self.state_dir / "trainer_state.json").is_file():
+        if self.ckpt.resume and (self.state_dir / "trainer_state.json").is_file():
             self.progress = load_state(self.state_dir, self.model, self.optimizer,
                                        self.scheduler, self._aux_modules())
             logger.info("resumed at step %d (epoch %d)", self.progress.step, self.progress.epoch)
@@ -167,11 +182,11 @@ class Trainer:
 
     def _run_epoch(self) -> bool:
         p, cfg = self.progress, self.cfg
-        batches = shard(epoch_rows(len(self.train_data), cfg.batch_size, cfg.seed, p.epoch),
+        batches = shard(epoch_rows(len(self.train_data), cfg.batch_size, self.seed, p.epoch),
                         self.world)
         while p.batch_in_epoch < len(batches):
             rows = batches[p.batch_in_epoch]
-            captions = pick_captions(self.train_data, rows, cfg.seed, p.epoch)
+            captions = pick_captions(self.train_data, rows, self.seed, p.epoch)
             batch = make_batch(self.model, self.train_data, rows, captions)
             losses = run_compiled(self.compiler, partial(
                 batch_loss, self.model, batch, self.precision, self.clip_loss, self.forward))
@@ -182,13 +197,13 @@ class Trainer:
                 if self._optimizer_step(losses, len(rows)):
                     return True
         p.epoch, p.batch_in_epoch = p.epoch + 1, 0
-        if not cfg.eval_every:
+        if not self.ckpt.eval_every:
             return self._validate()
         return False
 
     def _optimizer_step(self, losses: dict[str, torch.Tensor], batch_images: int) -> bool:
         """One update; True when training should stop."""
-        cfg, p = self.cfg, self.progress
+        cfg, ckpt, p = self.cfg, self.ckpt, self.progress
         if cfg.max_grad_norm:
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -199,12 +214,12 @@ class Trainer:
         p.seconds = time.perf_counter() - self.started
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
-        if p.step % cfg.log_every == 0 or p.step == 1:
+        if p.step % ckpt.log_every == 0 or p.step == 1:
             self._log({k: v.item() for k, v in losses.items()})
         stop = p.step >= self.steps or self._out_of_time()
-        if cfg.eval_every and p.step % cfg.eval_every == 0 and not stop:
+        if ckpt.eval_every and p.step % ckpt.eval_every == 0 and not stop:
             stop = self._validate()
-        if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0 and self.is_main:
+        if ckpt.checkpoint_every and p.step % ckpt.checkpoint_every == 0 and self.is_main:
             save_state(self.state_dir, self.model, self.optimizer, self.scheduler, p,
                        self._aux_modules())
         return stop
@@ -221,7 +236,8 @@ class Trainer:
         if self.val_data is None or not len(self.val_data):
             return False
         p = self.progress
-        loss = validation_loss(self.model, self.val_data, self.cfg, self.precision)
+        loss = validation_loss(self.model, self.val_data, self.ckpt.eval_samples,
+                               self.cfg.batch_size, self.precision)
         p.last_eval_step = p.step
         improved = loss < p.best_loss
         self._log({"val_loss": loss, "best": improved})
@@ -231,7 +247,7 @@ class Trainer:
                 self.model.save_pretrained(self.out)
         else:
             p.bad_evals += 1
-        patience = self.cfg.early_stopping_patience
+        patience = self.ckpt.early_stopping_patience
         return bool(patience) and p.bad_evals >= patience
 
     def _log(self, values: dict[str, Any]) -> None:
