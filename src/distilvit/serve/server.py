@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # After a stop signal: how long the batch in the model may run on before its requests get 503,
 # and when every connection is closed, answered or not. Both whole seconds (gunicorn's
-# graceful_timeout is an int); with interpreter teardown a stop ends well inside 5 s.
+# graceful_timeout is an int); the process then ends at once (`exit_now`), well inside 5 s.
 STOP_GRACE_S = 2
 STOP_TIMEOUT_S = 3
 
@@ -182,15 +182,16 @@ def exit_now(code: int = 0) -> NoReturn:
 
 def serve_until_stopped(server: WaitressServer, release: Callable[[float], None]) -> str:
     """Serve until SIGINT or SIGTERM, then stop as the module docstring says; returns the
-    signal's name. `release(grace_s)` fails or finishes the app's waiting requests."""
+    signal's name. `release(grace_s)` fails or finishes the app's waiting requests. The
+    handlers stay in place until the stop is done: a second signal does not cut it short."""
     with StopSignals() as signals:
         server.start()
         received = signals.wait()
-    began = time.monotonic()
-    logger.info("%s: stopping (answers in progress get %d s)", received.name, STOP_GRACE_S)
-    server.stop_accepting()
-    release(STOP_GRACE_S)
-    server.close(max(0.0, STOP_TIMEOUT_S - (time.monotonic() - began)))
+        began = time.monotonic()
+        logger.info("%s: stopping (answers in progress get %d s)", received.name, STOP_GRACE_S)
+        server.stop_accepting()
+        release(STOP_GRACE_S)
+        server.close(max(0.0, STOP_TIMEOUT_S - (time.monotonic() - began)))
     return received.name
 
 
