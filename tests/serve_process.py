@@ -35,8 +35,8 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90) -> 
         try:
             if requests.get(f"{url}/health", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or (gunicorn) no worker has taken the connection yet
         time.sleep(0.3)
     raise AssertionError(f"{url} never became healthy")
 
