@@ -44,10 +44,10 @@ test-browser: install ## the real-Chromium tests alone (browser module, demo pag
 	$(PY) -m pytest -q tests/test_browser_units.py tests/test_browser_captioner.py \
 		tests/test_browser_demo.py tests/test_transformers_js.py
 
-lint: ## ruff
+lint: install ## ruff
 	$(PY) -m ruff check src tests bench
 
-bench: install ## every benchmark at the base architecture (random weights), JSON in runs/bench
+bench: install ## the six benches (base architecture, random weights; serve_load also a trained tiny model), JSON in runs/bench
 	$(PY) bench/generate_latency.py --json runs/bench/generate_latency.json
 	$(PY) bench/train_throughput.py --json runs/bench/train_throughput.json
 	$(PY) bench/export_latency.py --json runs/bench/export_latency.json
@@ -69,7 +69,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --num-train-epochs $(EPOCHS) --sample $(SAMPL
 	$(if $(DECODER),--decoder-model $(DECODER)) $(if $(MAX_LENGTH),--max-length $(MAX_LENGTH))
 
 .PHONY: train train-quick train-modern train-large train-all eval tiny-bases
-train: install ## train (PRESET=base DATASET=flickr EPOCHS SAMPLE ENCODER DECODER MAX_LENGTH OUT)
+train: install ## train (PRESET=base DATASET=shapes EPOCHS=3 SAMPLE ENCODER DECODER MAX_LENGTH OUT)
 	$(VENV)/bin/distilvit train --preset $(or $(PRESET),base) $(TRAIN_FLAGS)
 
 train-quick: OUT = runs/quick
@@ -81,21 +81,21 @@ train-quick: install ## the offline default: tiny preset on shapes, <= 5 min on 
 	$(VENV)/bin/distilvit eval $(OUT) --dataset shapes --split test --blind \
 		--json $(OUT)/blind.json
 
-train-modern: ## modern preset (SigLIP-2 + SmolLM-360M)
+train-modern: install ## modern preset (SigLIP-2 + SmolLM-360M)
 	$(VENV)/bin/distilvit train --preset modern $(TRAIN_FLAGS)
 
-train-large: ## large preset (SigLIP so400m + SmolLM-1.7B)
+train-large: install ## large preset (SigLIP so400m + SmolLM-1.7B)
 	$(VENV)/bin/distilvit train --preset large $(TRAIN_FLAGS)
 
 train-all: DATASET = all
-train-all: ## base preset on every hub dataset
+train-all: install ## base preset on every hub dataset
 	$(VENV)/bin/distilvit train --preset base $(TRAIN_FLAGS)
 
-eval: ## score MODEL on DATASET's test split (writes MODEL/metrics.json)
+eval: install ## score MODEL on DATASET's test split (writes MODEL/metrics.json)
 	$(VENV)/bin/distilvit eval $(MODEL) --dataset $(DATASET) --split test \
 		--json $(MODEL)/metrics.json
 
-tiny-bases: ## rebuild the shipped tiny bases from a seed (tens of minutes)
+tiny-bases: install ## rebuild the shipped tiny bases from a seed (tens of minutes)
 	$(PY) -m distilvit.tinybases
 
 # ----- ONNX export (see docs/onnx-export.md) -----------------------------------------------
@@ -104,7 +104,7 @@ QUANTIZE ?= int8
 EXPORT_OUT = $(if $(filter command line environment,$(origin OUT)),$(OUT),$(MODEL)-onnx)
 
 .PHONY: export
-export: ## ONNX graphs + INT8, checked against torch (MODEL, OUT=MODEL-onnx, QUANTIZE)
+export: install ## ONNX graphs + INT8, checked against torch (MODEL, OUT=MODEL-onnx, QUANTIZE)
 	$(VENV)/bin/distilvit export $(MODEL) --output-dir $(EXPORT_OUT) --quantize $(QUANTIZE)
 
 # ----- dataset tools (see docs/dataset_quality.md, docs/fighting_bias.md) ------------------
@@ -127,14 +127,14 @@ merge-datasets: install ## merge MERGE_DATASETS into MERGE_SAVE (SAMPLE, PUSH_TO
 		--save-path $(MERGE_SAVE) $(if $(PUSH_TO_HUB),--push-to-hub $(PUSH_TO_HUB)) \
 		$(if $(PRIVATE),--private) $(if $(DRY_RUN),--dry-run)
 
-quality-report: install ## quality and bias report (QUALITY_DATASET, QUALITY_SPLIT, SAMPLE, QUALITY_OUT)
+quality-report: install ## quality and bias report (QUALITY_DATASET QUALITY_SPLIT SAMPLE RARE_THRESHOLD QUALITY_OUT)
 	$(VENV)/bin/distilvit quality $(QUALITY_DATASET) --split $(QUALITY_SPLIT) \
 		--max-samples $(SAMPLE) --rare-threshold $(RARE_THRESHOLD) --output-dir $(QUALITY_OUT)
 
 quality-report-quick: install ## the report on 100 images of the embedded shapes dataset (offline, < 2 min)
 	$(VENV)/bin/distilvit quality shapes --split test --max-samples 100 --output-dir $(QUALITY_OUT)
 
-generate-prompts: ## text-to-image prompts for the rare objects of the last report (RARE_OBJECTS, PROMPTS_PER_OBJECT)
+generate-prompts: install ## text-to-image prompts for the rare objects of the last report (RARE_OBJECTS, PROMPTS_PER_OBJECT)
 	$(VENV)/bin/distilvit data prompts --rare-objects $(RARE_OBJECTS) \
 		--prompts-per-object $(PROMPTS_PER_OBJECT) --output $(PROMPTS_OUT)
 

@@ -162,3 +162,24 @@ def test_close_fails_queued_work_and_refuses_more():
     with pytest.raises(BatcherClosed):
         batcher.submit("k", [3])
     assert not batcher.alive
+
+
+def test_close_fails_a_batch_that_outlives_the_grace():
+    """A stopping server cannot wait for a slow batch: past `timeout_s` its requests get
+    BatcherClosed (503), and the batch finishing later changes nothing."""
+    gate = threading.Event()
+    batcher = MicroBatcher(Recorder(gate=gate), BatchConfig(max_batch_size=1, max_wait_ms=0,
+                                                            queue_size=8))
+    running = batcher.submit("k", [1])
+    while not batcher._running:  # the worker has taken it
+        time.sleep(0.01)
+    began = time.monotonic()
+    batcher.close(timeout_s=0.2)
+    assert time.monotonic() - began < 2
+    with pytest.raises(BatcherClosed):
+        batcher.results(running, 1)
+    gate.set()  # the model returns now: its result is dropped, the worker ends quietly
+    batcher._thread.join(10)
+    assert not batcher._thread.is_alive()
+    with pytest.raises(BatcherClosed):
+        batcher.results(running, 1)

@@ -3,12 +3,9 @@ process (waitress, and gunicorn with --workers 2) answering on loopback."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
@@ -16,6 +13,10 @@ import requests
 
 from distilvit.cli import main
 from serve_fixtures import shapes_images
+from serve_process import free_port, start_server, stop_server, wait_healthy
+
+# See tests/test_serve_shutdown.py for the stop under load; here nothing is in flight.
+STOP_WITHIN_S = 5.0
 
 
 def test_serve_help_lists_the_flags(capsys):
@@ -44,45 +45,11 @@ def test_usage_errors_are_one_line(tmp_path, capsys, argv, says):
     assert err.startswith("error: ") and says in err and err.count("\n") == 1
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()
-        try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} never became healthy")
-
-
-def start(args: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "distilvit", "serve", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def stop(process: subprocess.Popen, sig: int) -> int:
-    process.send_signal(sig)
-    try:
-        return process.wait(30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-
-
 def test_serve_command_runs_waitress(shapes_export_dir):
     from distilvit.ort import OnnxCaptioner
 
     png = shapes_images(1, start=7)[0]
-    process = start([str(shapes_export_dir), "--port", "0", "--threads", "4"])
+    process = start_server([str(shapes_export_dir), "--port", "0", "--threads", "4"])
     try:
         line = process.stdout.readline()  # "serving NAME (onnx) on http://127.0.0.1:PORT ..."
         assert "waitress" in line, process.stderr.read()
@@ -92,14 +59,14 @@ def test_serve_command_runs_waitress(shapes_export_dir):
         assert [c["caption"] for c in response.json()["captions"]] == \
             OnnxCaptioner(shapes_export_dir).caption([png])
     finally:
-        code = stop(process, signal.SIGINT)
-    assert code == 0
+        code, seconds = stop_server(process, signal.SIGINT, STOP_WITHIN_S)
+    assert code == 0 and seconds < STOP_WITHIN_S, (code, seconds, process.stderr.read())
 
 
 def test_serve_command_with_workers_runs_gunicorn_processes(shapes_export_dir):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = start([str(shapes_export_dir), "--port", str(port), "--workers", "2",
+    process = start_server([str(shapes_export_dir), "--port", str(port), "--workers", "2",
                      "--threads", "4"])
     try:
         wait_healthy(url, process)
@@ -111,7 +78,8 @@ def test_serve_command_with_workers_runs_gunicorn_processes(shapes_export_dir):
                                      timeout=60)
             assert response.status_code == 200
     finally:
-        stop(process, signal.SIGTERM)
+        code, seconds = stop_server(process, signal.SIGTERM, STOP_WITHIN_S)
+    assert code == 0 and seconds < STOP_WITHIN_S, (code, seconds, process.stderr.read())
 
 
 def test_the_onnx_app_needs_no_torch(shapes_export_dir):

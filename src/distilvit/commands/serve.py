@@ -22,7 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from distilvit.serve.app import close_app, create_app
-    from distilvit.serve.server import WaitressServer, serve_with_gunicorn
+    from distilvit.serve.server import (
+        WaitressServer,
+        exit_now,
+        serve_until_stopped,
+        serve_with_gunicorn,
+    )
 
     config = apply_args(ServeConfig(), args, "serve")
     if config.workers < 1 or config.threads < 1:
@@ -36,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if config.workers > 1:
         # Each worker loads the model itself; catch a wrong folder here, in one line.
         read_config_json(args.model_dir, "distilvit train, merge or export")
-        serve_with_gunicorn(make_app, config, limits)
-        return 0
+        serve_with_gunicorn(make_app, close_app, config, limits)
+        exit_now(0)
     app = make_app()
     try:
         server = WaitressServer(app, config, limits)
@@ -46,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {config.host}:{config.port} ({exc.strerror})") from None
     description = app.extensions["distilvit"].backend.description
     print(f"serving {description['model']} ({description['backend']}) on {server.url} "
-          f"(waitress, {config.threads} threads); Ctrl+C stops", flush=True)
+          f"(waitress, {config.threads} threads); Ctrl+C or SIGTERM stops", flush=True)
     try:
-        server.serve_forever()
+        received = serve_until_stopped(server, lambda grace_s: close_app(app, grace_s))
     finally:
-        close_app(app)
-    return 0
+        close_app(app, 0)  # no-op after a clean stop; else (an error) the worker stops too
+    print(f"stopped ({received})", flush=True)
+    exit_now(0)

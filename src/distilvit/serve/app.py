@@ -103,9 +103,10 @@ def create_app(model_dir: str | Path | None = None, *, backend: Backend | None =
     return app
 
 
-def close_app(app: Flask) -> None:
-    """Stop the batch worker (queued requests get 503)."""
-    app.extensions[STATE_KEY].batcher.close()
+def close_app(app: Flask, timeout_s: float = 10.0) -> None:
+    """Stop the batch worker: queued requests get 503 now, the batch in progress gets
+    `timeout_s` to finish (then 503)."""
+    app.extensions[STATE_KEY].batcher.close(timeout_s)
 
 
 def _add_routes(app: Flask, state: ServeState) -> None:

@@ -9,7 +9,9 @@ than that, so they go in at once: waiting only ever happens when the model is id
 
 A full queue refuses new images immediately (`QueueFull`, answered 503 with Retry-After), so a
 flood of requests never makes one hang; a request that gives up waiting cancels its images,
-and the worker skips them.
+and the worker skips them. `close(timeout_s)` (a server stopping) fails the queued images at
+once and gives the batch in progress `timeout_s` to finish before failing it too, so every
+waiting request is answered (a caption or a 503) within that time.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class MicroBatcher:
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._running: list[_Item] = []  # the batch in the model now
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -119,7 +122,9 @@ class MicroBatcher:
         return self._thread.is_alive() and not self._closed
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop taking work, fail what is still queued, and wait for the running batch."""
+        """Stop taking work, fail what is still queued, give the running batch `timeout_s` to
+        finish, then fail it too (the worker thread is a daemon: it cannot hold up exit)."""
+        closing = BatcherClosed("the server is shutting down")
         with self._cond:
             self._closed = True
             pending = list(self._queue)
@@ -127,8 +132,12 @@ class MicroBatcher:
             self._cond.notify_all()
         for item in pending:
             if item.future.set_running_or_notify_cancel():
-                item.future.set_exception(BatcherClosed("the server is shutting down"))
+                _settle(item.future, error=closing)
         self._thread.join(timeout_s)
+        with self._cond:
+            running = list(self._running)
+        for item in running:
+            _settle(item.future, error=closing)
 
     def _retry_after(self) -> int:
         """Seconds until the queue has likely drained: queued batches x mean batch time."""
@@ -175,6 +184,8 @@ class MicroBatcher:
 
     def _execute(self, batch: list[_Item]) -> None:
         start = time.monotonic()
+        with self._cond:
+            self._running = batch
         try:
             values = self._run(batch[0].key, [item.payload for item in batch])
             if len(values) != len(batch):
@@ -183,8 +194,11 @@ class MicroBatcher:
         except Exception as exc:  # the requests get it (500); the worker lives on
             logger.exception("a batch of %d failed", len(batch))
             for item in batch:
-                item.future.set_exception(exc)
+                _settle(item.future, error=exc)
             return
+        finally:
+            with self._cond:
+                self._running = []
         run_s = time.monotonic() - start
         with self._cond:
             self.stats.batches += 1
@@ -192,4 +206,15 @@ class MicroBatcher:
             self.stats.largest = max(self.stats.largest, len(batch))
             self.stats.busy_s += run_s
         for item, value in zip(batch, values, strict=True):
-            item.future.set_result(Done(value, len(batch), start - item.enqueued, run_s))
+            _settle(item.future, Done(value, len(batch), start - item.enqueued, run_s))
+
+
+def _settle(future: Future, value: Any = None, error: BaseException | None = None) -> None:
+    """Set a running future's outcome unless `close` already failed it (then keep that)."""
+    try:
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+    except concurrent.futures.InvalidStateError:
+        pass
