@@ -28,6 +28,8 @@ class BatchConfig:
         metadata=_help("'auto': jsonl for *.jsonl, parquet otherwise; 'imagefolder' writes "
                        "the folder's metadata.jsonl (file_name, caption) read by the folder "
                        "dataset source and `distilvit quality`"))
+    part_rows: int = field(
+        default=50_000, metadata=_help("Parquet output: records per part file"))
     manifest: str = field(
         default="",
         metadata=_help("a list of images: .txt (one path a line), .csv, .jsonl or .parquet "
@@ -68,7 +70,7 @@ class BatchConfig:
         metadata=_help("Ray: inputs handed to Ray per Dataset (bounds the driver's memory)"))
 
     def __post_init__(self) -> None:
-        for name in ("workers", "ray_concurrency", "ray_chunk"):
+        for name in ("workers", "ray_concurrency", "ray_chunk", "part_rows"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1, "
                                  f"got {getattr(self, name)}")

@@ -53,7 +53,7 @@ def open_output(cfg: BatchConfig, as_json: bool = False, show_names: bool = True
     if kind == "jsonl":
         return JsonlOutput(Path(cfg.output))
     if kind == "parquet":
-        return ParquetOutput(Path(cfg.output))
+        return ParquetOutput(Path(cfg.output), cfg.part_rows)
     if kind == "imagefolder":
         return ImagefolderOutput(Path(cfg.output))
     return TerminalOutput(as_json, show_names)
