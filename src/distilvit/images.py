@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # Pillow names the buffer by its memory address: drop it, so that a message (and an
+    # error record of a batch run) is the same in every process.
+    text = re.sub(r" <_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", text)
     return text[:120]
 
 

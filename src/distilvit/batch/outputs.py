@@ -140,6 +140,11 @@ def parquet_schema():
 
 class ParquetOutput:
     def __init__(self, folder: Path, rows_per_part: int = ROWS_PER_PART):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError("Parquet output needs pyarrow: pip install 'distilvit[scale]', "
+                             "or write --output x.jsonl") from None
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"{folder}: is a file; Parquet output is a folder of part files")
         folder.mkdir(parents=True, exist_ok=True)
