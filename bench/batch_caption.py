@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,15 @@ def link_copies(paths: list[Path], folder: Path, count: int) -> None:
             os.link(paths[i % len(paths)], link)
 
 
+def fresh(path: Path) -> Path:
+    """`path` removed: a kept output would make the command resume (skip everything)."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    return path
+
+
 def run_measured(command: list[str]) -> tuple[str, float, float]:
     """(stdout, wall seconds, peak RSS MB of the whole process tree)."""
     start = time.perf_counter()
@@ -125,6 +135,12 @@ def caption_command(model: Path, images: Path, out: Path, tokens: int,
             "--max-new-tokens", str(tokens), *extra]
 
 
+def command_run(model: Path, images: Path, out: Path, tokens: int, *extra: str) -> dict:
+    """The command on `images` into a fresh `out`: its images/s, wall seconds, peak RSS."""
+    stdout, wall, rss = run_measured(caption_command(model, images, fresh(out), tokens, *extra))
+    return {"images_per_s": summary_rate(stdout), "wall_s": wall, "peak_rss_mb": rss}
+
+
 def measure_runs(model: Path, work: Path, count: int, large: int, tokens: int) -> dict:
     images = work / f"images{count}"
     paths = make_images(images, count)
@@ -133,21 +149,15 @@ def measure_runs(model: Path, work: Path, count: int, large: int, tokens: int) -
     naive = json.loads(naive_out.strip().splitlines()[-1])
     runs = {"naive loop": {"images_per_s": naive["images"] / naive["seconds"],
                            "wall_s": naive_wall, "peak_rss_mb": naive_rss}}
-    out, wall, rss = run_measured(caption_command(model, images, work / "b.jsonl", tokens))
-    runs["caption --output"] = {"images_per_s": summary_rate(out), "wall_s": wall,
-                                "peak_rss_mb": rss}
-    out, wall, rss = run_measured(caption_command(model, images, work / "c.parquet", tokens,
-                                                  "--engine", "ray"))
-    runs["caption --engine ray"] = {"images_per_s": summary_rate(out), "wall_s": wall,
-                                    "peak_rss_mb": rss}
+    runs["caption --output"] = command_run(model, images, work / "b.jsonl", tokens)
+    runs["caption --engine ray"] = command_run(model, images, work / "c.parquet", tokens,
+                                               "--engine", "ray")
     memory = {count: runs["caption --output"]["peak_rss_mb"]}
     if large:
         link_copies(paths, work / f"large{large}", large)
-        out, wall, rss = run_measured(caption_command(model, work / f"large{large}",
-                                                      work / "large.jsonl", tokens))
-        memory[large] = rss
-        runs[f"caption --output ({large} inputs)"] = {
-            "images_per_s": summary_rate(out), "wall_s": wall, "peak_rss_mb": rss}
+        row = command_run(model, work / f"large{large}", work / "large.jsonl", tokens)
+        runs[f"caption --output ({large} inputs)"] = row
+        memory[large] = row["peak_rss_mb"]
     return {"runs": runs, "rss_by_inputs_mb": memory}
 
 
