@@ -85,6 +85,7 @@ def test_sigkill_then_resume_jsonl(trained_dir, many, expected, tmp_path, capsys
     _kill_when(args, lambda: _lines(out) >= first + 30, tmp_path / "log")
     second = _lines(out)
     assert 12 <= first < second < COUNT, (first, second)
+    print(f"jsonl: killed with {first}, then {second} of {COUNT} records written")
     capsys.readouterr()
     assert main(["caption", *args]) == 0
     summary = capsys.readouterr().out
@@ -104,7 +105,9 @@ def test_sigkill_then_resume_parquet(trained_dir, many, expected, tmp_path):
     _kill_when(args, lambda: len(list(out.glob("part-*.parquet"))) >= 3
                and _lines(out / JOURNAL) >= 4, tmp_path / "log")
     _kill_when(args, lambda: len(list(out.glob("part-*.parquet"))) >= 8, tmp_path / "log")
-    assert len(read_parquet_records(out)) < COUNT
+    kept = len(read_parquet_records(out))
+    assert kept < COUNT
+    print(f"parquet: {kept} of {COUNT} records in parts after two kills")
     assert main(["caption", *args]) == 0
     rows = read_parquet_records(out)
     images = [row["image"] for row in rows]
