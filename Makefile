@@ -54,6 +54,7 @@ bench: install ## the six benches (base architecture, random weights; serve_load
 	$(PY) bench/browser_latency.py --json runs/bench/browser_latency.json
 	$(PY) bench/transformersjs_latency.py --json runs/bench/transformersjs_latency.json
 	$(PY) bench/serve_load.py --json runs/bench/serve_load.json
+	$(PY) bench/batch_caption.py --json runs/bench/batch_caption.json
 
 # ----- training (see docs/training.md) -----------------------------------------------------
 DATASET ?= shapes
@@ -106,6 +107,21 @@ EXPORT_OUT = $(if $(filter command line environment,$(origin OUT)),$(OUT),$(MODE
 .PHONY: export
 export: install ## ONNX graphs + INT8, checked against torch (MODEL, OUT=MODEL-onnx, QUANTIZE)
 	$(VENV)/bin/distilvit export $(MODEL) --output-dir $(EXPORT_OUT) --quantize $(QUANTIZE)
+
+# ----- batch captioning (see docs/batch.md) -------------------------------------------------
+IMAGES ?=
+ENGINE ?= local
+VARIANT ?= int8
+CAPTION_MODEL = $(if $(filter command line environment,$(origin MODEL)),$(MODEL))
+CAPTION_TO = $(if $(filter command line environment,$(origin OUT)),--output $(OUT),\
+	--output $(IMAGES) --output-format imagefolder)
+
+.PHONY: caption-folder
+caption-folder: install ## caption every image under IMAGES (MODEL=an export, OUT=x.jsonl|x.parquet, default IMAGES/metadata.jsonl; ENGINE=local|ray); resumable
+	@test -n "$(IMAGES)" -a -n "$(CAPTION_MODEL)" || \
+		{ echo "error: give IMAGES=a folder and MODEL=a model folder (an export: INT8)"; exit 2; }
+	$(VENV)/bin/distilvit caption $(CAPTION_MODEL) $(IMAGES) $(CAPTION_TO) --engine $(ENGINE) \
+		--onnx-variant $(VARIANT)
 
 # ----- dataset tools (see docs/dataset_quality.md, docs/fighting_bias.md) ------------------
 MERGE_DATASETS ?= coco flickr pexels docornot validation

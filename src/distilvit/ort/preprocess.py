@@ -56,6 +56,10 @@ class ImagePreprocessor:
             pixels = (pixels - self.mean) / self.std
         return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
+    def target_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) an image of `size` is resized to (itself when resizing is off)."""
+        return self._target(size) if self.resize is not None else size
+
     def _target(self, size: tuple[int, int]) -> tuple[int, int]:
         """(width, height) to resize to."""
         kind, value = self.resize
