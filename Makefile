@@ -54,6 +54,7 @@ bench: install ## every benchmark at the base architecture (random weights), JSO
 	$(PY) bench/browser_latency.py --json runs/bench/browser_latency.json
 	$(PY) bench/transformersjs_latency.py --json runs/bench/transformersjs_latency.json
 	$(PY) bench/serve_load.py --json runs/bench/serve_load.json
+	$(PY) bench/architecture_comparison.py --json runs/bench/architecture_comparison.json
 
 # ----- training (see docs/training.md) -----------------------------------------------------
 DATASET ?= shapes

@@ -126,6 +126,16 @@ def downloads(paths: dict[str, Path]) -> dict:
     return table
 
 
+def graph_nodes(paths: dict[str, Path]) -> dict:
+    """ONNX nodes per q8 graph: the decoder's are dispatched once per generated token."""
+    import onnx
+
+    from distilvit.ort.files import VED_GRAPHS, graph_file
+
+    return {design: {g: len(onnx.load(str(folder / graph_file(g, "int8"))).graph.node)
+                     for g in VED_GRAPHS} for design, folder in paths.items()}
+
+
 def torch_latency(runs: int) -> dict:
     """ms for pixels -> 20 new tokens, torch fp32 `generate`, batch 1."""
     from distilvit.config import GenerationConfig
@@ -181,6 +191,7 @@ def measure(args: argparse.Namespace, folder: Path, workdir: Path) -> dict:
     paths = export_both(folder)
     report["download_mb"] = downloads(paths)
     report["published_old_mb"] = PUBLISHED_OLD_MB
+    report["q8_graph_nodes"] = graph_nodes(paths)
     report["ort_q8_ms"], report["parity"] = ort_latency(paths, args.runs)
     report["torch_ms"] = torch_latency(args.runs)
     report["load_average"].append(os.getloadavg())
@@ -230,6 +241,10 @@ def table_rows(r: dict) -> list[tuple[str, list[str]]]:
         b = r["browser"]["designs"]
         rows.append((f"caption, transformers.js WASM {r['browser']['threads']} threads (ms)",
                      [_cell(b[d]["caption_ms"]) if d in b else "n/a" for d in DESIGNS]))
+        rows.append(("  of which first token (ms)",
+                     [_cell(b[d]["first_token_ms"]) if d in b else "n/a" for d in DESIGNS]))
+        rows.append(("  each later token (ms)",
+                     [_cell(b[d]["per_token_ms"]) if d in b else "n/a" for d in DESIGNS]))
         rows.append(("browser load, first (ms)",
                      [_cell(b[d]["load_ms"]) if d in b else "n/a" for d in DESIGNS]))
         rows.append(("browser renderer peak RSS (MB)",

@@ -4,7 +4,8 @@ Chromium, with the renderer's memory sampled from /proc.
 Both folders are vision-encoder-decoder layouts at q8, so the one-line pipeline Firefox calls
 runs each unchanged. Latency: one cross-origin isolated page loads every model, then captions
 in interleaved rounds (tests/transformersjs/latency.mjs), median after a warm-up round.
-Memory: one more browser per model, alone (load, reload, two captions), while a thread reads
+A second such run captions one new token, which splits a caption into its first token
+(encoder + prompt step) and each later step. Memory: one more browser per model, alone (load, reload, two captions), while a thread reads
 the resident set (VmRSS) of that browser's processes (found through its profile folder and
 the process tree) every 100 ms: the peak of the renderer processes (`--type=renderer`: the
 page, its WASM heap and its worker threads) and of all of them together. RSS counts shared pages (the Chromium binary, fonts) in
@@ -107,17 +108,22 @@ def _run(folders: dict[str, Path], image: Path, rounds: int, threads: int, new_t
 
 def compare(folders: dict[str, Path], runs: int, threads: int, new_tokens: int,
             workdir: Path, dtype: str = "q8") -> dict:
-    """{name: {load_ms, reload_ms, caption_ms, samples_ms, memory}} + the run's settings."""
+    """{name: {load_ms, reload_ms, caption_ms, samples_ms, first_token_ms, per_token_ms,
+    memory}} + the run's settings.
+
+    `first_token_ms` is a caption of one new token (image fetch, preprocessing, encoder,
+    prompt step), from a second interleaved run; `per_token_ms` = (caption_ms -
+    first_token_ms) / (new_tokens - 1), the cost of each later step.
+    """
     image = workdir / "images" / "photo.png"
     image.parent.mkdir(parents=True, exist_ok=True)
     photo(image)
-    out = _run(folders, image, runs + 1, threads, new_tokens, workdir / "latency", dtype)
-    rows = {}
-    for name, result in zip(folders, out["runtimes"], strict=True):
-        samples = [s["ms"] for s in result["samples"]][1:]  # round 0 is the warm-up
-        rows[name] = {"load_ms": result["loadMs"], "reload_ms": result["reloadMs"],
-                      "caption_ms": statistics.median(samples), "samples_ms": samples,
-                      "caption": result["samples"][0]["text"]}
+    full = _latency(folders, image, runs, threads, new_tokens, workdir / "latency", dtype)
+    first = _latency(folders, image, runs, threads, 1, workdir / "first-token", dtype)
+    rows = full["designs"]
+    for name, row in rows.items():
+        row["first_token_ms"] = first["designs"][name]["caption_ms"]
+        row["per_token_ms"] = (row["caption_ms"] - row["first_token_ms"]) / (new_tokens - 1)
     for name, folder in folders.items():
         alone = workdir / f"memory-{name}"
         sampler = RssSampler(str(alone))
@@ -126,5 +132,17 @@ def compare(folders: dict[str, Path], runs: int, threads: int, new_tokens: int,
             _run({name: folder}, image, 2, threads, new_tokens, alone, dtype)
         finally:
             rows[name]["memory"] = sampler.stop()
-    return {"transformers_js": out["config"], "cross_origin_isolated": out["isolated"],
+    return {"transformers_js": full["config"], "cross_origin_isolated": full["isolated"],
             "threads": threads, "dtype": dtype, "runs": runs, "designs": rows}
+
+
+def _latency(folders: dict[str, Path], image: Path, runs: int, threads: int, new_tokens: int,
+             workdir: Path, dtype: str) -> dict:
+    out = _run(folders, image, runs + 1, threads, new_tokens, workdir, dtype)
+    rows = {}
+    for name, result in zip(folders, out["runtimes"], strict=True):
+        samples = [s["ms"] for s in result["samples"]][1:]  # round 0 is the warm-up
+        rows[name] = {"load_ms": result["loadMs"], "reload_ms": result["reloadMs"],
+                      "caption_ms": statistics.median(samples), "samples_ms": samples,
+                      "caption": result["samples"][0]["text"]}
+    return {"config": out["config"], "isolated": out["isolated"], "designs": rows}

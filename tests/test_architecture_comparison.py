@@ -13,10 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+from browser_harness import NODE_MODULES, needs_browser, run_script, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import old_design  # noqa: E402
 import original_design  # noqa: E402
+
+PAGES = Path(__file__).resolve().parent / "transformersjs"
 
 VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
            image_size=32, patch_size=8)
@@ -117,3 +122,29 @@ def test_original_generates_exactly_the_tokens_asked(original):
     ids = original.eval().generate(torch.randn(1, 3, 32, 32), max_new_tokens=7,
                                    min_new_tokens=7)
     assert ids.shape == (1, 7)
+
+
+@needs_browser
+def test_stock_transformers_js_runs_the_old_export(old_export, tmp_path):
+    """pipeline('image-to-text') on the old design's export: the tokens of Python's ORT."""
+    _, folder, _ = old_export
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+                    ).save(tmp_path / "image.png")  # the model's size: no resizing differences
+    tjs = NODE_MODULES / "@huggingface" / "transformers"
+    mounts = {"/": PAGES / "pages", "/tjs/": tjs / "dist",
+              "/ort-tjs/": tjs / "node_modules" / "onnxruntime-web" / "dist",
+              "/models/old/": folder, "/images/": tmp_path}
+    options = {"generation": {"maxNewTokens": 8, "minNewTokens": 8, "numBeams": 1},
+               "withPixels": True}
+    with serve(mounts) as server:
+        url = f"{server.url}/images/image.png"
+        runs = [{"runner": "ved", "model": "old", "dtype": dtype, "urls": [url],
+                 "options": options} for dtype in ("fp32", "q8")]
+        out = run_script(PAGES / "captions.mjs", {"url": server.url + "/index.html",
+                                                  "runs": runs}, tmp_path / "browser",
+                         timeout=300)
+    fp32, q8 = (result["images"][url] for result in out["results"])
+    pixels = np.asarray(fp32["pixels"], dtype=np.float32).reshape(1, 3, 32, 32)
+    expected = old_design.OldOnnx(folder, "fp32").generate_ids(pixels, 8)[0].tolist()
+    assert fp32["ids"] == expected
+    assert len(q8["ids"]) == 8
