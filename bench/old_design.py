@@ -18,8 +18,8 @@ step (empty past) and the later ones, with the q8/q4/fp16 variants made by the s
 of the embedding Gather). The cache holds the self-attention only, so the cross-attention
 keys/values over the 197 encoder tokens are recomputed at every step: for a GPT-2 decoder
 transformers.js makes no encoder entries in the cache (see `_DecoderGraph`). GPT-2's `Conv1D`
-is traced as MatMul + Add (not Gemm), so the dynamic INT8 quantizer, which has no Gemm
-kernel, reaches it, as the published ~100 MB q8 decoder implies.
+is traced as MatMul + Add (not Gemm), so the INT8 and 4-bit recipes see its weights as the
+same MatMul nodes as ours.
 """
 
 from __future__ import annotations
