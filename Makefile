@@ -47,7 +47,7 @@ test-browser: install ## the real-Chromium tests alone (browser module, demo pag
 lint: install ## ruff
 	$(PY) -m ruff check src tests bench
 
-bench: install ## the six benches (base architecture, random weights; serve_load also a trained tiny model), JSON in runs/bench
+bench: install ## the eight benches (base architecture, random weights; serve_load also a trained tiny model), JSON in runs/bench
 	$(PY) bench/generate_latency.py --json runs/bench/generate_latency.json
 	$(PY) bench/train_throughput.py --json runs/bench/train_throughput.json
 	$(PY) bench/export_latency.py --json runs/bench/export_latency.json
@@ -55,6 +55,7 @@ bench: install ## the six benches (base architecture, random weights; serve_load
 	$(PY) bench/transformersjs_latency.py --json runs/bench/transformersjs_latency.json
 	$(PY) bench/serve_load.py --json runs/bench/serve_load.json
 	$(PY) bench/batch_caption.py --json runs/bench/batch_caption.json
+	$(PY) bench/architecture_comparison.py --json runs/bench/architecture_comparison.json
 
 # ----- training (see docs/training.md) -----------------------------------------------------
 DATASET ?= shapes

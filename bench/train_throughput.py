@@ -1,7 +1,9 @@
 """Training throughput at the `base` architecture (random weights): original design vs ours.
 
-(a) original: linear projector over all 196 patches, the vision encoder run every step,
-    LM-head logits over the whole sequence, fp32;
+(a) original: the seed's own design and training step as bench/original_design.py defines
+    it (SigLIP with its pooling head run every step, linear projector over all 196 patches,
+    LoRA alpha 16 / dropout 0.1, gradient checkpointing on the LM, the LM's loss over all 228
+    positions, AdamW wd 0.01 + clipping 1.0 + cosine schedule, fp32);
 (b) ours: pixel-shuffle k=2 (49 tokens) + MLP, features read from the frozen-feature cache,
     logits only at caption positions, bf16 autocast where the hardware has it, and what
     `prepare_for_training` sets up for a run of >= 1000 steps (frozen weights stored in bf16, eager
@@ -24,10 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from bench_io import write_json
 from distilvit.bases import random_captioner
@@ -38,14 +40,13 @@ from distilvit.config import (
     TrainConfig,
     preset,
 )
-from distilvit.model.lora import causal_lm
 from distilvit.runtime import resolve_precision
-from distilvit.sequence import IGNORE_INDEX
 from distilvit.train.compile import AUTO_MIN_STEPS, run_compiled
 from distilvit.train.loop import autocast_for, prepare_for_training
 from distilvit.train.optim import build_optimizer
+from original_design import CAPTION_TOKENS, SeedTrainer, build_original, random_batch
 
-BATCH, CAPTION_TOKENS = 8, 32
+BATCH = 8
 
 
 def _text(model):
@@ -53,32 +54,42 @@ def _text(model):
     return model.format.encode_ids(ids)
 
 
-def original_loss(model, pixels, text) -> torch.Tensor:
-    """Encoder every step, logits at every position (prefix included), then the loss."""
-    prefix = model.image_prefix(pixel_values=pixels)
-    embeds = torch.cat([prefix, model.embed_tokens(text.input_ids)], dim=1)
-    mask = torch.cat([torch.ones(prefix.shape[:2], dtype=torch.long), text.attention_mask], 1)
-    logits = causal_lm(model.lm)(inputs_embeds=embeds, attention_mask=mask).logits
-    text_logits = logits[:, prefix.shape[1]:]
-    return F.cross_entropy(text_logits.reshape(-1, text_logits.shape[-1]).float(),
-                           text.labels.reshape(-1), ignore_index=IGNORE_INDEX)
-
-
 def run_design(design: str, steps: int, device: str) -> dict:
     torch.manual_seed(0)
-    name = "seed-compatible" if design == "original" else "base"
-    model = random_captioner(preset(name)).to(device).train()
-    precision = "fp32" if design == "original" else resolve_precision("auto", model.device)
+    step, precision, compiled = (original_step(device) if design == "original"
+                                 else ours_step(device))
+    start = time.perf_counter()
+    step()  # warm-up (and compilation)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = time.perf_counter() - start
+    return {"design": design, "precision": precision, "compiled": compiled,
+            "steps": steps, "first_step_s": first,
+            "samples_per_s": steps * BATCH / seconds, "step_s": seconds / steps,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+
+
+def original_step(device: str) -> tuple[Callable[[], object], str, bool]:
+    """The seed's step (bench/original_design.py): encoder every step, fp32."""
+    model = build_original().to(device)
+    trainer = SeedTrainer(model)
+    batch = {k: v.to(device) for k, v in random_batch(BATCH, tokens=CAPTION_TOKENS).items()}
+    return lambda: trainer.step(**batch), "fp32", False
+
+
+def ours_step(device: str) -> tuple[Callable[[], object], str, bool]:
+    """Our step: cached features, caption-only logits, the Trainer's precision and compile."""
+    model = random_captioner(preset("base")).to(device).train()
+    precision = resolve_precision("auto", model.device)
     optimizer = build_optimizer(model, OptimConfig())
-    pixels, text = torch.randn(BATCH, 3, 224, 224), _text(model)
-    features = model.encoder(pixels).detach().half() if design == "ours" else None
-    compiler = (prepare_for_training(model, precision, "auto", AUTO_MIN_STEPS)
-                if design == "ours" else None)
+    text = _text(model)
+    features = model.encoder(torch.randn(BATCH, 3, 224, 224)).detach().half()
+    compiler = prepare_for_training(model, precision, "auto", AUTO_MIN_STEPS)
 
     def loss() -> torch.Tensor:
         with autocast_for(model, precision):
-            if design == "original":
-                return original_loss(model, pixels, text)
             return model(text.input_ids, text.attention_mask, text.labels,
                          image_features=features.float()).loss
 
@@ -87,17 +98,7 @@ def run_design(design: str, steps: int, device: str) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    start = time.perf_counter()
-    step()  # warm-up (and compilation)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = time.perf_counter() - start
-    return {"design": design, "precision": precision, "compiled": compiler is not None,
-            "steps": steps, "first_step_s": first,
-            "samples_per_s": steps * BATCH / seconds, "step_s": seconds / steps,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+    return step, precision, compiler is not None
 
 
 def epoch_speedup(steps: int) -> dict:
