@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from distilvit.config import _help
 from distilvit.errors import UsageError
+from distilvit.options import check_fields
+from distilvit.options import option as _help
 
 FORMATS = ("jsonl", "parquet", "imagefolder")
 
@@ -29,7 +30,7 @@ class BatchConfig:
                        "the folder's metadata.jsonl (file_name, caption) read by the folder "
                        "dataset source and `distilvit quality`"))
     part_rows: int = field(
-        default=50_000, metadata=_help("Parquet output: records per part file"))
+        default=50_000, metadata=_help("Parquet output: records per part file", at_least=1))
     manifest: str = field(
         default="",
         metadata=_help("a list of images: .txt (one path a line), .csv, .jsonl or .parquet "
@@ -46,9 +47,10 @@ class BatchConfig:
     dataset_path: str = field(
         default="", metadata=_help("local copy of --dataset (a folder for 'folder')"))
     sample: int = field(
-        default=0, metadata=_help("caption at most N rows of --dataset (0 = all)"))
+        default=0, metadata=_help("caption at most N rows of --dataset (0 = all)", at_least=0))
     workers: int = field(
-        default=2, metadata=_help("threads decoding and resizing images while the model runs"))
+        default=2, metadata=_help("threads decoding and resizing images while the model runs",
+                                  at_least=1))
     draft: bool = field(
         default=True,
         metadata=_help("decode JPEGs at a reduced scale (DCT scaling) when the model input is "
@@ -59,26 +61,19 @@ class BatchConfig:
         metadata=_help("'ray': Ray Data actors (a local Ray, or RAY_ADDRESS's cluster); needs "
                        "the [scale] extra and --output to a Parquet folder"))
     ray_concurrency: int = field(
-        default=2, metadata=_help("Ray: model actors (each opens the model once)"))
+        default=2, metadata=_help("Ray: model actors (each opens the model once)", at_least=1))
     ray_batch_size: int = field(
-        default=0, metadata=_help("Ray: images per actor call (0 = --batch-size)"))
-    ray_num_cpus: float = field(default=1.0, metadata=_help("Ray: CPUs reserved per actor"))
+        default=0, metadata=_help("Ray: images per actor call (0 = --batch-size)", at_least=0))
+    ray_num_cpus: float = field(default=1.0, metadata=_help("Ray: CPUs reserved per actor", at_least=0))
     ray_num_gpus: float = field(
-        default=0.0, metadata=_help("Ray: GPUs per actor (1 = one actor per GPU)"))
+        default=0.0, metadata=_help("Ray: GPUs per actor (1 = one actor per GPU)", at_least=0))
     ray_chunk: int = field(
         default=100_000,
-        metadata=_help("Ray: inputs handed to Ray per Dataset (bounds the driver's memory)"))
+        metadata=_help("Ray: inputs handed to Ray per Dataset (bounds the driver's memory)",
+                       at_least=1))
 
     def __post_init__(self) -> None:
-        for name in ("workers", "ray_concurrency", "ray_chunk", "part_rows"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, "
-                                 f"got {getattr(self, name)}")
-        if self.sample < 0:
-            raise UsageError(f"--sample must be 0 (all) or more, got {self.sample}")
-        if self.ray_batch_size < 0 or self.ray_num_cpus < 0 or self.ray_num_gpus < 0:
-            raise UsageError("--ray-batch-size, --ray-num-cpus and --ray-num-gpus cannot be "
-                             "negative")
+        check_fields(self)  # the declared ranges, named by flag
         if self.dataset and self.manifest:
             raise UsageError("give --dataset or --manifest, not both")
         if self.dataset_path and not self.dataset:
