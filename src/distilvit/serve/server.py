@@ -25,6 +25,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -239,8 +240,8 @@ def serve_with_gunicorn(make_app: Callable[[], Any], release: Callable[[Any, flo
 
 def graceful_worker(release: Callable[[Any, float], None]) -> type:
     """gunicorn's threaded worker, stopping like the waitress server: SIGINT is SIGTERM (a
-    Ctrl+C in a terminal reaches the workers too), the listen backlog is accepted before the
-    listeners close, and a stop releases the app's waiting requests (`release(app, grace_s)`)
+    Ctrl+C in a terminal reaches the workers too), the listen backlog is accepted and the
+    listening socket shut before the worker stops accepting, and a stop releases the app's waiting requests (`release(app, grace_s)`)
     on a thread of its own, not inside the signal handler."""
     from gunicorn.workers.gthread import ThreadWorker
 
@@ -279,6 +280,12 @@ def graceful_worker(release: Callable[[Any, float], None]) -> type:
                         self.accept(listener)
                         if self.nr_conns == before:
                             break  # another worker took it
+                    # The socket stays open in the other workers; shut it for all of them so
+                    # a late connect is refused instead of waiting in the backlog to be reset.
+                    try:
+                        listener.shutdown(socket.SHUT_RD)
+                    except OSError:
+                        pass  # already shut by another worker
             super().set_accept_enabled(enabled)
 
     return GracefulWorker
