@@ -100,7 +100,7 @@ def tripwires(monkeypatch):
     Modules that bind a loader by name at import are imported first, so that none of them
     keeps a tripwire after the test.
     """
-    import distilvit.backends
+    import distilvit.caption_model
     import distilvit.commands.caption
     import distilvit.data.features
     import distilvit.data.merge
@@ -120,8 +120,8 @@ def tripwires(monkeypatch):
     def tripwire(*args, **kwargs):
         raise AssertionError("loaded data or a model before the flags were checked")
 
-    for owner, name in [(distilvit.backends, "load_model"),
-                        (distilvit.commands.caption, "load_model"),
+    for owner, name in [(distilvit.caption_model, "open_model"),
+                        (distilvit.serve.backend, "open_model"),
                         (distilvit.serve.backend, "load_backend"),
                         (distilvit.data.features, "load_split"),
                         (distilvit.train.run, "load_split"),

@@ -25,6 +25,7 @@ OTHER_TOOLS: dict[str, str] = {
     "--local-dir": "huggingface-cli download (datasets.md: fetching a hub dataset by hand)",
     "--no-deps": "pip install (onnx-export.md: the torch-free install)",
     "--nproc_per_node": "torchrun (training.md: DDP training)",
+    "--head": "ray start (batch.md: starting a Ray cluster)",
 }
 
 
