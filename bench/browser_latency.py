@@ -9,7 +9,13 @@ same folder. Python is timed before and after the browser (half the runs each) s
 change of load on a shared machine shows in both; every figure is a median after a warm-up.
 `ratio` = browser 2-thread time / Python ORT time. Load averages are recorded.
 
+`--real-lm EXPORT_DIR` times an export of a captioner trained on real LM weights (the tiny
+tower + SmolLM2-135M, `bench/export_latency.py --real-lm ... --keep EXPORT_DIR` writes one)
+on a shapes test scene with the model's own generation settings: the caption ends at EOS as a
+trained model's does (the number of new tokens is reported).
+
     python bench/browser_latency.py [--runs 6] [--variant int8|q4] [--json out.json] [--keep DIR]
+        [--real-lm EXPORT_DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import onnxruntime
 from PIL import Image
 
 from bench_io import write_json
+from distilvit.config import GenerationConfig
 from export_latency import GREEDY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -57,22 +64,33 @@ def export_base(folder: Path, variant: str) -> None:
     export_captioner(random_captioner(preset("base")), folder, quantize=variant)
 
 
+def scene(path: Path) -> Image.Image:
+    """A shapes test scene at the tiny tower's size (what a real-LM captioner was trained on)."""
+    from distilvit.config import ShapesConfig
+    from distilvit.data.synthetic import make_example
+
+    image = make_example("test", 0, ShapesConfig()).image
+    image.save(path)
+    return image
+
+
 def python_ms(folder: Path, image: Image.Image, runs: int, threads: int,
-              variant: str) -> list[float]:
+              variant: str, gen: GenerationConfig = GREEDY) -> list[float]:
     from distilvit.ort import OnnxCaptioner
 
     model = OnnxCaptioner(folder, variant, threads=threads)
-    model.caption(image, GREEDY)  # warm-up
+    model.caption(image, gen)  # warm-up
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        model.caption(image, GREEDY)
+        model.caption(image, gen)
         samples.append((time.perf_counter() - start) * 1000)
     return samples
 
 
-def browser_runs(folder: Path, image: Path, runs: int, workdir: Path, variant: str) -> dict:
-    generation = {"maxNewTokens": GREEDY.max_new_tokens, "minNewTokens": GREEDY.min_new_tokens}
+def browser_runs(folder: Path, image: Path, runs: int, workdir: Path, variant: str,
+                 gen: GenerationConfig = GREEDY) -> dict:
+    generation = {"maxNewTokens": gen.max_new_tokens, "minNewTokens": gen.min_new_tokens}
     mounts = {"/": WEB_DIR, "/ort/": ORT_DIST, "/model/": folder, "/tests/": SCRIPTS / "pages",
               "/images/": image.parent}
     with serve(mounts, isolated=True) as server:
@@ -92,24 +110,34 @@ def summary(samples: list[dict]) -> dict:
 
 
 def measure(folder: Path, runs: int, python_threads: int, workdir: Path,
-            variant: str = "int8") -> dict:
-    export_base(folder, variant)
-    image_path = workdir / "photo.png"
-    image = photo(image_path)
+            variant: str = "int8", real_lm: bool = False) -> dict:
+    if real_lm:  # the export's own generation settings: captions end at EOS
+        from distilvit.ort import OnnxCaptioner
+
+        gen = OnnxCaptioner(folder, variant).generation
+        image_path = workdir / "scene.png"
+        image = scene(image_path)
+    else:
+        export_base(folder, variant)
+        gen = GREEDY
+        image_path = workdir / "photo.png"
+        image = photo(image_path)
     loads = [os.getloadavg()]
-    python = python_ms(folder, image, (runs + 1) // 2, python_threads, variant)
+    python = python_ms(folder, image, (runs + 1) // 2, python_threads, variant, gen)
     loads.append(os.getloadavg())
-    browser = browser_runs(folder, image_path, runs, workdir, variant)
+    browser = browser_runs(folder, image_path, runs, workdir, variant, gen)
     loads.append(os.getloadavg())
-    python += python_ms(folder, image, runs // 2, python_threads, variant)
+    python += python_ms(folder, image, runs // 2, python_threads, variant, gen)
     loads.append(os.getloadavg())
     rows = {f"browser wasm {t} thread{'s' * (t > 1)}": {**summary(browser[str(t)]["samples"]),
                                                         "threads": browser[str(t)]["info"]["threads"],
                                                         "workers": browser[str(t)]["workers"]}
             for t in THREADS}
     python_total = statistics.median(python)
-    return {"architecture": "base (random weights)", "variant": variant, "runs": runs,
-            "image": "640x480 RGB, decoded once", "generation": asdict(GREEDY),
+    return {"architecture": ("tiny tower + real LM (trained)" if real_lm
+                             else "base (random weights)"), "variant": variant, "runs": runs,
+            "image": ("96x96 shapes test scene" if real_lm else "640x480 RGB") + ", decoded once",
+            "generation": asdict(gen),
             "python_ort": {"total_ms": python_total, "samples_ms": python,
                            "threads": python_threads or "onnxruntime default",
                            "onnxruntime": onnxruntime.__version__},
@@ -119,8 +147,9 @@ def measure(folder: Path, runs: int, python_threads: int, workdir: Path,
 
 
 def print_table(report: dict) -> None:
-    print(f"base architecture, random weights, {report['variant']}; 20 new tokens; median of {report['runs']} "
-          f"runs; {report['cpu_count']} CPUs; load average (1 min) during the run "
+    tokens = next(iter(report["browser"].values()))["new_tokens"]
+    print(f"{report['architecture']}, {report['variant']}; {tokens} new tokens; median of "
+          f"{report['runs']} runs; {report['cpu_count']} CPUs; load average (1 min) during the run "
           f"{report['load_average_1m']}")
     print(f"{'runtime':<26}{'total ms':>10}{'encoder ms':>12}{'prefill ms':>12}{'ms/token':>10}")
     for name, row in report["browser"].items():
@@ -137,6 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="exported graphs both runtimes run (q4: 4-bit decoder weights)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", type=Path, help="export here (reused if already there)")
+    parser.add_argument("--real-lm", type=Path, metavar="EXPORT_DIR",
+                        help="an export of a captioner trained on real LM weights: its "
+                             "captions (ending at EOS) on a shapes scene")
     parser.add_argument("--python-threads", type=int, default=2,
                         help="onnxruntime intra-op threads for the Python side (0 = its default)")
     args = parser.parse_args(argv)
@@ -144,8 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
     if missing:
         sys.exit(f"error: cannot run the browser: {missing}")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = args.keep or Path(tmp) / "base-onnx"
-        report = measure(folder, args.runs, args.python_threads, Path(tmp), args.variant)
+        folder = args.real_lm or args.keep or Path(tmp) / "base-onnx"
+        report = measure(folder, args.runs, args.python_threads, Path(tmp), args.variant,
+                         real_lm=args.real_lm is not None)
     print_table(report)
     write_json(report, args.json)
     return report

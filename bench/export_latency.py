@@ -9,7 +9,13 @@ median of `--runs` rounds after one warm-up, every runtime timed once per round 
 machine is shared: interleaving spreads load changes over all of them). `ratio` = baseline
 / ORT INT8. The load average at the end is recorded with the figures.
 
-    python bench/export_latency.py [--runs 5] [--json out.json] [--keep DIR]
+`--real-lm MODEL_DIR` measures a captioner trained on real LM weights instead (the tiny tower +
+SmolLM2-135M, docs/training.md): exported with every variant (or the export in `--keep`,
+reused), each runtime captions shapes test scenes one at a time with the model's own
+generation settings, so captions end at EOS as a trained model's do (the mean number of new
+tokens is reported); no baseline.
+
+    python bench/export_latency.py [--runs 5] [--json out.json] [--keep DIR] [--real-lm DIR]
 """
 
 from __future__ import annotations
@@ -70,9 +76,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", type=Path, help="export here (kept) instead of a temp dir")
+    parser.add_argument("--real-lm", type=Path, metavar="MODEL_DIR",
+                        help="a captioner trained on real LM weights (e.g. SmolLM2): its "
+                             "captions, ending at EOS, instead of the random base model's")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
+        if args.real_lm:
+            from real_lm_latency import measure_real_lm, print_real_lm
+
+            report = measure_real_lm(args.real_lm, folder, args.runs, interleaved, sizes)
+            print_real_lm(report)
+            write_json(report, args.json)
+            return report
         report = measure(folder, args.runs)
     print_table(report)
     write_json(report, args.json)

@@ -125,3 +125,11 @@ def shapes_ved_dir(shapes_model_dir, tmp_path_factory) -> Path:
     from export_fixtures import export_once
 
     return export_once(shapes_model_dir, tmp_path_factory, "vision-encoder-decoder")
+
+
+from real_lm_fixtures import (  # noqa: E402,F401  (session fixtures on SmolLM2 weights)
+    real_lm_export_dir,
+    real_lm_model_dir,
+    smollm2_dir,
+    smollm2_gguf,
+)

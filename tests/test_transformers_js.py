@@ -185,3 +185,43 @@ def test_int8_and_fp16_run_and_agreement_with_fp32_is_reported(browser, eos, dty
     record_property(f"{dtype}_agreement_with_fp32", rates)
     print(f"\ntransformers.js {dtype} greedy ids equal to fp32 (browser) on "
           f"{len(names)} images: {rates}")
+
+
+# ----- real language-model weights (SmolLM2-135M, tests/real_lm_fixtures.py) ----------------
+# Every shipped variant, in stock transformers.js (LLaVA layout) and in our module: the
+# browser's greedy ids must be Python ONNX Runtime's for the same variant, on scenes at the
+# model's size (where the browser's pixels are Pillow's).
+REAL_LM_RUNS = {"llava": ("fp32", "q8", "q4", "fp16"), "distilvit": ("fp32", "q8", "q4")}
+OUR_VARIANT = {"fp32": "fp32", "q8": "int8", "q4": "q4", "fp16": "fp16"}
+REAL_LM_IMAGES = AT_SIZE[:3]
+
+
+@pytest.fixture(scope="module")
+def real_lm_browser(real_lm_export_dir, images, tmp_path_factory) -> dict:
+    from browser_harness import ORT_DIST, WEB_DIR
+
+    mounts = {"/": HERE / "pages", "/tjs/": TJS / "dist", "/ort-tjs/": TJS_ORT,
+              "/web/": WEB_DIR, "/ort/": ORT_DIST, "/models/real-lm/": real_lm_export_dir, "/images/": images}
+    with serve(mounts) as server:
+        urls = [f"{server.url}/images/{name}" for name in REAL_LM_IMAGES]
+        runs = [{"runner": runner, "model": "/models/real-lm/", "dtype": dtype, "urls": urls,
+                 "options": {}} for runner, dtypes in REAL_LM_RUNS.items() for dtype in dtypes]
+        out = run_script(HERE / "captions.mjs", {"url": server.url + "/index.html",
+                                                 "runs": runs}, tmp_path_factory.mktemp("tjs-lm"),
+                         timeout=600)
+    return {(run["runner"], run["dtype"]): [result["images"][url] for url in urls]
+            for run, result in zip(runs, out["results"], strict=True)}
+
+
+@pytest.mark.parametrize(("runner", "dtype"), [(r, d) for r, ds in REAL_LM_RUNS.items()
+                                               for d in ds])
+def test_real_lm_browser_tokens_equal_python_ort(real_lm_browser, real_lm_export_dir, images,
+                                                 runner, dtype):
+    python = OnnxCaptioner(real_lm_export_dir, OUR_VARIANT[dtype])
+    eos = python.meta["eos_id"]
+    pixels = python.preprocess([images / name for name in REAL_LM_IMAGES])
+    expected = [until_eos(row, eos) for row in python.generate_ids(
+        pixels, python.generation).tolist()]
+    got = [_ids(entry, eos) for entry in real_lm_browser[runner, dtype]]
+    assert got == expected, f"{runner} {dtype}: {python.decode(got)} vs {python.decode(expected)}"
+    assert all(ids for ids in got)

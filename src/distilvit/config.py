@@ -414,7 +414,12 @@ class ExportConfig:
         default="", metadata=_help("dataset whose test split gives each variant's metric "
                                    "change (e.g. shapes; '' = skip)"))
     verify_samples: int = field(
-        default=100, metadata=_help("test images scored with --verify-dataset", at_least=1))
+        default=100, metadata=_help("test images every variant captions with --verify-dataset",
+                                    at_least=1))
+    min_identical: float = field(
+        default=0.9, metadata=_help("fail the export when a variant's greedy captions equal "
+                                    "torch's on fewer than this share of the --verify-dataset "
+                                    "images", at_least=0, at_most=1))
 
 
 @dataclass

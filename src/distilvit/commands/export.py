@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from distilvit.model import Captioner
 
     cfg = apply_args(ExportConfig(), args, "export")
+    if not 0.0 <= cfg.min_identical <= 1.0:
+        raise UsageError(f"--min-identical {cfg.min_identical}: pass a share between 0 and 1")
     export, verify = layouts()[cfg.layout]
     model_dir, out = Path(args.model_dir), Path(args.output_dir)
     model = Captioner.from_pretrained(model_dir)  # checks the folder first
@@ -64,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         parts = ", ".join(f"{graph} {mb:.1f}" for graph, mb in sizes.items())
         print(f"  {variant:<5} {sum(sizes.values()):8.1f} MB  ({parts})")
     if cfg.verify:
-        for line in verify(model, out, cfg).lines():
+        from distilvit.export.verify import check_fidelity
+
+        report = verify(model, out, cfg)
+        for line in report.lines():
             print(line)
+        check_fidelity(report, cfg.min_identical)
     return 0

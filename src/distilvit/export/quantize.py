@@ -1,22 +1,32 @@
 """INT8, 4-bit and fp16 variants of an fp32 graph, written beside it.
 
-INT8 is onnxruntime's dynamic quantization (weights int8 per output channel, activations
-quantized at run time): MatMul weights in the vision encoder and decoder, the embedding table (Gather)
-in embed_tokens. Convolutions stay fp32: the only one is SigLIP's patch embedding (small),
-and ConvInteger is missing from some runtimes (onnxruntime-web). fp16 converts every float
-tensor, inputs and outputs included, except `pixel_values`: transformers.js's image
-processors always make float32 pixels and it feeds them without a cast (checked with 4.3.1:
-an fp16 `pixel_values` input fails with "Unexpected input data type"), so the vision graphs
-take float32 pixels and cast them inside. The cache, embeddings and logits are fp16, which
-transformers.js handles (it makes the empty cache in the graph's type and reads fp16 logits).
+INT8 stores every MatMul weight in 8 bits, one fp32 scale per block of `BLOCK` input rows
+(symmetric), and computes in float: ONNX Runtime's weight-only `MatMulNBits`, which
+onnxruntime-web and transformers.js run too (tested in Chromium). It replaced dynamic
+quantization (`quantize_dynamic`: int8 weights per channel and activations quantized to
+uint8 per tensor at run time), which was not faithful on a real LM: with SmolLM2-135M, 200
+shapes test scenes, its decoder alone left 11% of greedy captions identical to fp32 (-18.5
+points of attribute accuracy), because a real LM's activations have outlier channels that
+one uint8 scale per tensor cannot hold. With weight-only 8 bits and the fp16 embedding table
+below, 95% stayed identical (-0.5 points; docs/onnx-export.md).
 
 q4 (transformers.js's `dtype: "q4"`, files `*_q4.onnx`) stores the decoder's MatMul weights in
-4 bits, symmetric, one fp32 scale per block of `Q4_BLOCK` input rows (ONNX Runtime's
-`MatMulNBits`, which onnxruntime-web runs too): 5 bits a weight against INT8's 8. The vision
-graph and the embedding tables (Gather) are quantized as in the int8 variant: on the trained
-tiny model a 4-bit vision tower cost 2.8 points of attribute accuracy, a 4-bit decoder 0.2.
-It exists for size: INT8 cannot go below ~1 byte per weight, and the layout stores the tied
-embedding table twice (embed_tokens and the LM head).
+4 bits, symmetric, one scale per block of `BLOCK` rows, except the LM head, kept at 8 bits: it is the matmul whose rounding
+decides the greedy token directly, and one of the largest (the tied embedding table). The
+vision graph is as in int8. `BLOCK` = 32 is also GGUF's block (Q8_0, Q4_1) along the same
+axis, so a GGUF-sourced LM's 8-bit tables re-quantize without loss.
+
+The token-embedding table of the llava layout (`embed_tokens`, a Gather) is stored in fp16
+in both, with float32 input and output: onnxruntime's quantizers offer only per-tensor
+int8 (7% of captions changed on the real LM, from the embeddings alone) or 4-bit blocks
+(`GatherBlockQuantized`, 3x the error) for a Gather. The VED layout's decoder, which holds the
+table itself, stores it in fp16 the same way, so both layouts give the same tokens. Convolutions stay fp32: the
+only one is SigLIP's patch embedding (small), and ConvInteger is missing from some runtimes.
+
+fp16 converts every float tensor, inputs and outputs included, except `pixel_values`:
+transformers.js's image processors always make float32 pixels and feed them without a cast
+(checked with 4.3.1), so the vision graphs take float32 pixels and cast them inside. The
+cache, embeddings and logits are fp16, which transformers.js handles.
 """
 
 from __future__ import annotations
@@ -30,20 +40,22 @@ logger = logging.getLogger(__name__)
 
 INT8_OPS = {"embed_tokens": ["Gather"], "vision_encoder": ["MatMul"],
             "decoder_model_merged": ["MatMul"]}
-Q4_BLOCK = 32  # rows per scale: the usual choice (transformers.js's q4 models use 32)
-FOUR_BIT_GRAPHS = {"decoder_model_merged"}  # the other graphs of a q4 variant are INT8
+BLOCK = 32  # rows per scale (and zero point): GGUF's block; transformers.js's q4 models use 32
+FOUR_BIT_GRAPHS = {"decoder_model_merged"}  # the other graphs of a q4 variant are as int8
+EIGHT_BIT_NODES = ("lm_head",)  # MatMuls kept at 8 bits in a 4-bit graph (name contains)
+FP16_TABLE_GRAPHS = {"embed_tokens"}  # a lone embedding table: fp16 weights, fp32 in/out
 FLOAT32_INPUTS = ["pixel_values"]  # kept float32 in the fp16 variants (see above)
 
 
 def make_variant(source: Path, target: Path, graph: str, variant: str,
                  int8_ops: dict[str, list[str]] | None = None) -> None:
     """`int8_ops` maps graph name -> op types to quantize (default: the LLaVA layout's)."""
-    if variant == "int8":
-        quantize_int8(source, target, (int8_ops or INT8_OPS)[graph])
-    elif variant == "q4" and graph in FOUR_BIT_GRAPHS:
-        quantize_q4(source, target, (int8_ops or INT8_OPS)[graph])
-    elif variant == "q4":
-        quantize_int8(source, target, (int8_ops or INT8_OPS)[graph])
+    ops = (int8_ops or INT8_OPS)[graph]
+    if variant in ("int8", "q4") and graph in FP16_TABLE_GRAPHS:
+        convert_fp16(source, target, keep_io=True)
+    elif variant in ("int8", "q4"):
+        quantize_weights(source, target, ops, 4 if variant == "q4" and graph in
+                         FOUR_BIT_GRAPHS else 8)
     elif variant == "fp16":
         convert_fp16(source, target)
     else:
@@ -52,41 +64,66 @@ def make_variant(source: Path, target: Path, graph: str, variant: str,
                 target.name, target.stat().st_size / 1e6)
 
 
-def quantize_int8(source: Path, target: Path, op_types: list[str]) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # Per-channel scales: lower error than per-tensor on the tiny test models (0.025 vs 0.029
-    # max logit diff); reduce_range (7-bit) only helps CPUs without VNNI and cost accuracy here.
-    with _root_logger_quiet():
-        quantize_dynamic(str(source), str(target), op_types_to_quantize=op_types,
-                         weight_type=QuantType.QInt8, per_channel=True)
-
-
-def quantize_q4(source: Path, target: Path, op_types: list[str]) -> None:
-    """MatMul weights to 4 bits (MatMulNBits); any Gather in `op_types` to INT8 afterwards."""
+def quantize_weights(source: Path, target: Path, op_types: list[str], bits: int) -> None:
+    """MatMul weights to `bits` (MatMulNBits; EIGHT_BIT_NODES at 8); any Gather in
+    `op_types` (the VED decoder's embedding table) to fp16, as `embed_tokens` is."""
     import onnx
+
+    model = onnx.load(str(source))
+    if "MatMul" in op_types:
+        keep8 = [n.name for n in model.graph.node if n.op_type == "MatMul"
+                 and any(key in n.name for key in EIGHT_BIT_NODES)] if bits < 8 else []
+        model = _matmul_nbits(model, bits, exclude=keep8)
+        if keep8:  # the only float MatMul weights left
+            model = _matmul_nbits(model, 8)
+    if "Gather" in op_types:
+        model = _fp16_gathers(model)
+    onnx.save(model, str(target))
+
+
+def _matmul_nbits(model, bits: int, exclude: list[str] | None = None):
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
     )
 
-    gathers = [op for op in op_types if op == "Gather"]
-    config = DefaultWeightOnlyQuantConfig(block_size=Q4_BLOCK, is_symmetric=True, bits=4)
+    # Symmetric (GGUF's Q8_0 is). 4 bits with a zero point per block kept more captions on
+    # the real LM (31.5% against 0%) but native onnxruntime then decoded the two layouts'
+    # identical weights differently on a test scene; see docs/onnx-export.md.
+    config = DefaultWeightOnlyQuantConfig(block_size=BLOCK, is_symmetric=True, bits=bits)
     with _root_logger_quiet():
-        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), algo_config=config)
+        quantizer = MatMulNBitsQuantizer(model, algo_config=config,
+                                         nodes_to_exclude=exclude or [])
         quantizer.process()
-    quantizer.model.save_model_to_file(str(target), use_external_data_format=False)
-    if gathers:
-        quantize_int8(target, target, gathers)
+    return quantizer.model.model
 
 
-def convert_fp16(source: Path, target: Path) -> None:
+def _fp16_gathers(model):
+    """Only the Gathers (embedding tables) in fp16, cast back to float32 after: every other
+    op is on the converter's block list."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    others = sorted({n.op_type for n in model.graph.node} - {"Gather"})
+    return convert_float_to_float16(model, keep_io_types=True, op_block_list=others)
+
+
+def quantize_int8(source: Path, target: Path, op_types: list[str]) -> None:
+    """onnxruntime's dynamic INT8 (per-tensor for a Gather's table)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _root_logger_quiet():
+        quantize_dynamic(str(source), str(target), op_types_to_quantize=op_types,
+                         weight_type=QuantType.QInt8, per_channel=True)
+
+
+def convert_fp16(source: Path, target: Path, keep_io: bool = False) -> None:
+    """Float tensors to fp16; `keep_io`: every input and output stays float32 (cast inside)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = onnx.load(str(source))
     keep = [i.name for i in model.graph.input if i.name in FLOAT32_INPUTS]
-    model = convert_float_to_float16(model, keep_io_types=keep or False)
+    model = convert_float_to_float16(model, keep_io_types=True if keep_io else keep or False)
     onnx.save(model, str(target))
 
 

@@ -1,21 +1,32 @@
-"""Language model and tokenizer: any AutoModelForCausalLM, by Hub id or local path."""
+"""Language model and tokenizer: any AutoModelForCausalLM, by Hub id, local folder or GGUF file."""
 
 from __future__ import annotations
 
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from distilvit.model.gguf import gguf_location, load_gguf_lm, load_gguf_tokenizer
 from distilvit.model.loading import load_or_explain
 
 
 def load_language_model(path: str, trust_remote_code: bool = False) -> PreTrainedModel:
+    """`path`: Hub id, model folder, or a .gguf file (or a folder holding one)."""
+    gguf = gguf_location(path)
+    if gguf is not None:
+        return load_or_explain("language model", path,
+                               lambda: load_gguf_lm(*gguf, trust_remote_code=trust_remote_code))
     return load_or_explain("language model", path, lambda: AutoModelForCausalLM.from_pretrained(
         path, trust_remote_code=trust_remote_code, dtype="float32"))
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
-    tokenizer = load_or_explain("tokenizer", path, lambda: AutoTokenizer.from_pretrained(
-        path, trust_remote_code=trust_remote_code))
+    gguf = gguf_location(path)
+    if gguf is not None:
+        tokenizer = load_or_explain("tokenizer", path, lambda: load_gguf_tokenizer(
+            *gguf, trust_remote_code=trust_remote_code))
+    else:
+        tokenizer = load_or_explain("tokenizer", path, lambda: AutoTokenizer.from_pretrained(
+            path, trust_remote_code=trust_remote_code))
     if tokenizer.eos_token_id is None:
         raise ValueError(f"tokenizer at {path!r} has no EOS token; captions cannot end")
     if tokenizer.pad_token_id is None:

@@ -23,7 +23,8 @@ def resolve(name_or_path: str, base_dir: str | Path | None = None) -> str:
     """Turn a recorded name into something `from_pretrained` takes.
 
     `builtin:NAME` is package data; a relative path that exists under `base_dir` (a merged
-    checkpoint's `encoder/`, `decoder/`) wins over a Hub id; anything else is passed through.
+    checkpoint's `encoder/`, `decoder/`, or a .gguf file) wins over a Hub id; anything else is
+    passed through (a .gguf file or a folder holding one is read by `model.gguf`).
     """
     if name_or_path.startswith(BUILTIN_PREFIX):
         path = builtin_dir(name_or_path[len(BUILTIN_PREFIX):])
@@ -34,7 +35,7 @@ def resolve(name_or_path: str, base_dir: str | Path | None = None) -> str:
         return str(path)
     if base_dir is not None and not Path(name_or_path).is_absolute():
         candidate = Path(base_dir) / name_or_path
-        if candidate.is_dir():
+        if candidate.is_dir() or (candidate.is_file() and candidate.suffix == ".gguf"):
             return str(candidate)
     return name_or_path
 

