@@ -37,12 +37,18 @@ def test_gradio_help_lists_the_flags(capsys):
 @pytest.mark.parametrize("argv, says", [
     (["--port", "5000"], "not a distilvit model"),
     (["--max-images", "9", "--queue-size", "8"], "could never be queued"),
-    (["--workers", "0"], "at least 1"),
 ])
 def test_usage_errors_are_one_line(tmp_path, capsys, argv, says):
     assert main(["serve", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and says in err and err.count("\n") == 1
+
+
+def test_a_bad_flag_value_is_refused_while_parsing(tmp_path, capsys):
+    """argparse's form: the usage, then one error line naming the flag and its range."""
+    assert main(["serve", str(tmp_path), "--workers", "0"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert errors == ["distilvit serve: error: argument --workers: must be >= 1 (got 0)"]
 
 
 def test_serve_command_runs_waitress(shapes_export_dir):
