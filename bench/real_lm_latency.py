@@ -14,7 +14,7 @@ from distilvit.config import GenerationConfig, ShapesConfig
 from distilvit.data.synthetic import make_example
 from distilvit.generate import generate_ids
 from distilvit.ort import OnnxCaptioner
-from distilvit.ort.decoding import until_eos
+from distilvit.tokens import until_eos
 from distilvit.ort.files import is_exported, variants_in
 
 SCENES = 4  # shapes test scenes, captioned one at a time per call

@@ -19,7 +19,7 @@ from distilvit.model import Captioner
 from distilvit.model.decoder import load_language_model, load_tokenizer
 from distilvit.model.gguf import gguf_location
 from distilvit.ort import OnnxCaptioner
-from distilvit.ort.decoding import until_eos
+from distilvit.tokens import until_eos
 from real_lm_fixtures import TRAIN_STEPS, needs_smollm2
 
 pytestmark = needs_smollm2
