@@ -14,8 +14,8 @@ from distilvit.config import GenerationConfig, ShapesConfig
 from distilvit.data.synthetic import make_example
 from distilvit.generate import generate_ids
 from distilvit.ort import OnnxCaptioner
-from distilvit.tokens import until_eos
 from distilvit.ort.files import is_exported, variants_in
+from distilvit.tokens import until_eos
 
 SCENES = 4  # shapes test scenes, captioned one at a time per call
 VARIANTS = ("fp32", "int8", "q4")  # fp16 is for GPUs/WebGPU: slow on CPU
