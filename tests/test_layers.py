@@ -16,7 +16,7 @@ import distilvit
 # Lowest first. A name is a top-level module or subpackage of distilvit ("distilvit" is the
 # package's own __init__). A module may import its own layer and the layers below it.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("base", frozenset({"distilvit", "errors", "options", "config", "cli_args", "folders", "images",
+    ("base", frozenset({"distilvit", "errors", "options", "config", "cli_args", "folders", "tables", "images",
                         "runtime", "sequence", "tokens", "words"})),
     ("runtimes", frozenset({"model", "generate", "ort"})),
     ("library", frozenset({"caption_model", "data", "eval", "bases"})),
@@ -34,7 +34,7 @@ FORBIDDEN: tuple[tuple[str, frozenset[str]], ...] = (
 )
 # Modules that must import no torch, transformers or peft, nor any module that does: the ONNX
 # path (a test checks sys.modules at run time too) and what it stands on.
-TORCH_FREE_GROUPS = frozenset({"ort", "tokens", "words", "folders", "errors", "options",
+TORCH_FREE_GROUPS = frozenset({"ort", "tokens", "words", "folders", "tables", "errors", "options",
                                "config", "images"})
 TORCH_PACKAGES = frozenset({"torch", "transformers", "peft", "torchvision"})
 

@@ -8,8 +8,6 @@ image is captioned again), `dataset/split/id` for a dataset row.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Any
 from distilvit.batch.config import BatchConfig
 from distilvit.errors import UsageError
 from distilvit.images import image_extensions
+from distilvit.tables import JSONL_SUFFIXES, read_table
 
 PATH_COLUMNS = ("path", "image", "file_name", "filepath")
 
@@ -93,10 +92,8 @@ def manifest_rows(manifest: str, path_column: str = "",
     if suffix in (".txt", ".lst", ""):
         rows: Iterator[dict[str, Any]] = _text_rows(source)
         path_column, id_column = "path", ""
-    elif suffix == ".csv":
-        rows = _csv_rows(source)
-    elif suffix in (".jsonl", ".ndjson"):
-        rows = _jsonl_rows(source)
+    elif suffix == ".csv" or suffix in JSONL_SUFFIXES:
+        rows = read_table(source)
     elif suffix == ".parquet":
         rows = _parquet_rows(source)
     else:
@@ -127,25 +124,6 @@ def _text_rows(source: Path) -> Iterator[dict[str, Any]]:
             line = line.strip()
             if line and not line.startswith("#"):
                 yield {"path": line}
-
-
-def _csv_rows(source: Path) -> Iterator[dict[str, Any]]:
-    with source.open(encoding="utf-8", newline="") as handle:
-        yield from csv.DictReader(handle)
-
-
-def _jsonl_rows(source: Path) -> Iterator[dict[str, Any]]:
-    with source.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{source}: line {number} is not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise UsageError(f"{source}: line {number} is not a JSON object")
-            yield row
 
 
 def _parquet_rows(source: Path) -> Iterator[dict[str, Any]]:

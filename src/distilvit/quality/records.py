@@ -8,8 +8,6 @@ itself, decoded one at a time so no dataset is ever held in memory.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -20,6 +18,7 @@ from PIL import Image
 
 from distilvit.data.schema import Example
 from distilvit.errors import ImageError, UsageError
+from distilvit.tables import read_table
 from distilvit.words.objects import object_names
 
 TEXT_FILES = (".jsonl", ".csv")
@@ -129,20 +128,7 @@ def read_rows(path: Path) -> Iterator[dict[str, Any]]:
     """Rows of a .jsonl or .csv file, as dicts."""
     if path.suffix.lower() not in TEXT_FILES:
         raise UsageError(f"{path}: expected a .jsonl or .csv file of captions")
-    with open(path, newline="", encoding="utf-8") as handle:
-        if path.suffix.lower() == ".csv":
-            yield from csv.DictReader(handle)
-            return
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{number}: not a JSON object ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise UsageError(f"{path}:{number}: expected a JSON object per line")
-            yield row
+    return read_table(path)
 
 
 def _text_file(path: Path) -> Iterator[Record]:
