@@ -153,6 +153,15 @@ def test_batch_equals_one_by_one(onnx_fp32, test_images):
     assert batched == [onnx_fp32.caption(image, GREEDY)[0] for image in test_images]
 
 
+@pytest.mark.parametrize("variant", ["int8", "q4"])
+def test_weight_only_variants_do_not_depend_on_batch_mates(exported, test_images, variant):
+    """Weight-only quantization computes in float: no activation scale is shared by a
+    batch, so a caption does not depend on the images batched with it (docs/batch.md)."""
+    runner = OnnxCaptioner(exported, variant)
+    batched = runner.caption(test_images, GREEDY)
+    assert batched == [runner.caption(image, GREEDY)[0] for image in test_images]
+
+
 def test_variant_agreement_reported_is_what_the_variant_does(exported, model):
     """The report's agreement and captions are recomputed here from the variants' own greedy
     ids on the same sample images (a report that lied would fail)."""

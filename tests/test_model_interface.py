@@ -53,6 +53,15 @@ def test_a_checkpoint_load_reads_config_json_once(trained_dir, monkeypatch):
     assert counts == {"parsed": 1, "read": 1}
 
 
+def test_threads_bound_the_onnx_sessions(exported):
+    """What a Ray actor asks for: its sessions compute with the CPUs it was given."""
+    model = open_model(exported, threads=1)
+    assert {s.get_session_options().intra_op_num_threads for s in model.sessions.values()} == {1}
+    default = open_model(exported)
+    assert {s.get_session_options().intra_op_num_threads
+            for s in default.sessions.values()} == {0}  # ONNX Runtime's own choice
+
+
 def test_both_runtimes_are_caption_models_that_agree(trained_dir, exported, images):
     torch_model, onnx_model = open_model(trained_dir), open_model(exported)
     for model in (torch_model, onnx_model):

@@ -36,10 +36,12 @@ class CaptionModel(Protocol):
 
 
 def open_model(path: str | Path, backend: BackendConfig | None = None,
-               inference: InferenceConfig | None = None) -> CaptionModel:
+               inference: InferenceConfig | None = None, threads: int = 0) -> CaptionModel:
     """ONNX Runtime for a folder written by `distilvit export`, torch for a checkpoint.
 
     The folder's config.json is read here, once, and handed to the runtime that loads it.
+    `threads`: compute threads of the runtime (0 = its default, one per core). Set it where
+    several models share a machine (Ray actors), or each would start a thread per core.
     """
     from distilvit.folders import peek_config_json
     from distilvit.ort.files import is_exported
@@ -51,7 +53,7 @@ def open_model(path: str | Path, backend: BackendConfig | None = None,
     if kind == "onnx":
         from distilvit.ort import open_captioner
 
-        return open_captioner(path, backend.onnx_variant, config=config or None)
+        return open_captioner(path, backend.onnx_variant, threads, config=config or None)
     if exported:
         raise UsageError(f"{path}: an ONNX export has no torch weights; caption it with "
                          "--backend onnx (or leave --backend at auto)")
@@ -59,4 +61,8 @@ def open_model(path: str | Path, backend: BackendConfig | None = None,
     from distilvit.runtime import pick_device
 
     device = pick_device((inference or InferenceConfig()).device)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)  # per process: torch has no per-model setting
     return Captioner.from_pretrained(path, config=config or None).to(device)

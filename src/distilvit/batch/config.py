@@ -64,7 +64,9 @@ class BatchConfig:
         default=2, metadata=_help("Ray: model actors (each opens the model once)", at_least=1))
     ray_batch_size: int = field(
         default=0, metadata=_help("Ray: images per actor call (0 = --batch-size)", at_least=0))
-    ray_num_cpus: float = field(default=1.0, metadata=_help("Ray: CPUs reserved per actor", at_least=0))
+    ray_num_cpus: float = field(
+        default=1.0, metadata=_help("Ray: CPUs reserved per actor (its compute threads, rounded up)",
+                                    at_least=0))
     ray_num_gpus: float = field(
         default=0.0, metadata=_help("Ray: GPUs per actor (1 = one actor per GPU)", at_least=0))
     ray_chunk: int = field(

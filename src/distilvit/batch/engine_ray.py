@@ -45,6 +45,7 @@ class ActorSpec:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     generation_flags: dict[str, Any] = field(default_factory=dict)
     draft: bool = True
+    threads: int = 0  # compute threads per actor (0 = the runtime's default)
 
 
 class CaptionActor:
@@ -55,7 +56,7 @@ class CaptionActor:
         from distilvit.caption_model import open_model
         from distilvit.cli_args import apply_args
 
-        self.model = open_model(spec.model_dir, spec.backend, spec.inference)
+        self.model = open_model(spec.model_dir, spec.backend, spec.inference, spec.threads)
         flags = argparse.Namespace(**spec.generation_flags)
         self.generation = apply_args(self.model.generation, flags, "generation")
         self.prepare = Prepare(model_preprocessor(self.model), spec.draft)
@@ -87,8 +88,10 @@ def caption_batches_ray(spec: ActorSpec, items: Iterable[Item],
     """Records of every item, in blocks as Ray finishes them (not in input order)."""
     ray = _ray()
     init_ray(ray)
+    # Each actor computes with the CPUs Ray reserved for it: with ONNX Runtime's default
+    # (a thread per core) `concurrency` actors would share the cores `concurrency` times over.
     spec = ActorSpec(os.path.abspath(spec.model_dir), spec.backend, spec.inference,
-                     spec.generation_flags, spec.draft)
+                     spec.generation_flags, spec.draft, threads=max(1, math.ceil(cfg.ray_num_cpus)))
     batch_size = cfg.ray_batch_size or spec.inference.batch_size
     iterator = iter(items)
     while chunk := list(islice(iterator, cfg.ray_chunk)):

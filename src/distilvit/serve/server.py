@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from waitress import wasyncore
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
 from distilvit.errors import UsageError
@@ -78,6 +79,21 @@ class StopSignals:
         os.close(self._write)
 
 
+class StoppableChannel(HTTPChannel):
+    """Waitress's connection, remembering whether its client has sent anything yet.
+
+    A connection the listener took while a stop began may not have sent its request yet (its
+    client thread not scheduled): it is not idle, and closing it would reset the request the
+    client is about to send. It gets until the stop's deadline to send it (and get its 503)."""
+
+    has_spoken = False
+
+    def received(self, data: bytes) -> bool:
+        if data:
+            self.has_spoken = True
+        return super().received(data)
+
+
 class WaitressServer:
     """A waitress server bound now (port 0 picks a free port), served by `start` on a thread."""
 
@@ -87,6 +103,7 @@ class WaitressServer:
             max_request_body_size=4 * limits.max_upload_bytes + (1 << 20),
             connection_limit=max(100, 4 * config.threads), ident="distilvit",
             clear_untrusted_proxy_headers=True)
+        self.server.channel_class = StoppableChannel
         self._thread: threading.Thread | None = None
         self._done = threading.Event()  # set on the loop's thread when nothing is left open
 
@@ -147,7 +164,7 @@ class WaitressServer:
 
     def _close_idle(self) -> None:
         channels = list(self.server.active_channels.values())
-        idle = [c for c in channels if not c.requests and c.request is None
+        idle = [c for c in channels if c.has_spoken and not c.requests and c.request is None
                 and not c.total_outbufs_len]
         for channel in idle:
             channel.will_close = True  # closed by the loop's next write pass
