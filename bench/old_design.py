@@ -34,7 +34,7 @@ import transformers
 from torch import nn
 from transformers import DynamicCache, EncoderDecoderCache
 
-from distilvit.bases import train_tokenizer
+from distilvit.bases import DISTILGPT2, train_tokenizer
 from distilvit.export.onnx_export import OPSET, QUANTIZE_CHOICES, quiet_tracing, write_variants
 from distilvit.ort.files import VED_GRAPHS, graph_file
 
@@ -42,7 +42,6 @@ ENCODER, DECODER = VED_GRAPHS
 INT8_OPS = {ENCODER: ["MatMul"], DECODER: ["MatMul", "Gather"]}
 VIT_BASE_224 = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                     intermediate_size=3072, image_size=224, patch_size=16)
-DISTILGPT2 = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=6, n_head=12)
 START = 0  # `<|endoftext|>` in the local tokenizer: BOS, EOS, pad and decoder start
 
 
