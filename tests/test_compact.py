@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from PIL import Image
@@ -129,6 +130,9 @@ def test_exports_give_torchs_greedy_tokens_with_gpt2_cache_shapes(export_dir, mo
     assert len([n for n in shapes if n.startswith("past_key_values.")]) == 2 * lm.n_layer
     int8 = runner(export_dir, "int8").generate_ids(pixels.numpy(), GREEDY)
     assert int8.shape[0] == len(expected)
+    # Conv1D exported as MatMul (a Gemm would stay fp32): 4 weights a layer + the LM head
+    ops = [n.op_type for n in onnx.load(str(export_dir / graph_file(DECODER, "int8"))).graph.node]
+    assert "Gemm" not in ops and ops.count("MatMulNBits") == 4 * lm.n_layer + 1
 
 
 def _decoder_inputs(folder: Path):
