@@ -70,7 +70,7 @@ TRAIN_FLAGS = --dataset $(DATASET) --num-train-epochs $(EPOCHS) --sample $(SAMPL
 	--output-dir $(OUT) $(if $(ENCODER),--encoder-model $(ENCODER)) \
 	$(if $(DECODER),--decoder-model $(DECODER)) $(if $(MAX_LENGTH),--max-length $(MAX_LENGTH))
 
-.PHONY: train train-quick train-modern train-large train-all eval tiny-bases
+.PHONY: train train-quick train-compact train-modern train-large train-all eval tiny-bases
 train: install ## train (PRESET=base DATASET=shapes EPOCHS=3 SAMPLE ENCODER DECODER MAX_LENGTH OUT)
 	$(VENV)/bin/distilvit train --preset $(or $(PRESET),base) $(TRAIN_FLAGS)
 
@@ -82,6 +82,9 @@ train-quick: install ## the offline default: tiny preset on shapes, <= 5 min on 
 		--projection-lr 0.005 --lora-lr 0.003
 	$(VENV)/bin/distilvit eval $(OUT) --dataset shapes --split test --blind \
 		--json $(OUT)/blind.json
+
+train-compact: install ## compact preset (SigLIP-base + DistilGPT-2: the browser-sized one)
+	$(VENV)/bin/distilvit train --preset compact $(TRAIN_FLAGS)
 
 train-modern: install ## modern preset (SigLIP-2 + SmolLM-360M)
 	$(VENV)/bin/distilvit train --preset modern $(TRAIN_FLAGS)

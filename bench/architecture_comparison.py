@@ -1,10 +1,11 @@
-"""Three captioners side by side at their real shapes (random weights): old, original, ours.
+"""Captioners side by side at their real shapes (random weights): old, original, ours.
 
 - old: the model Firefox's alt text runs today (mozilla/distilvit), ViT-B/16-224 +
   DistilGPT-2 with cross-attention as a VisionEncoderDecoderModel (bench/old_design.py);
 - original: the seed's prefix design as its code does it (bench/original_design.py);
-- ours: the `base` preset (SigLIP-B/16-224, pixel shuffle to 49 prefix tokens, MLP,
-  SmolLM-135M + LoRA), shipped as `OURS_VARIANT`.
+- ours, one column per preset in `OUR_PRESETS`: `base` (SigLIP-B/16-224, pixel shuffle to 49
+  prefix tokens, MLP, SmolLM-135M + LoRA) and `compact` (the same with DistilGPT-2 as the
+  prefix LM, no cross-attention). `OURS_VARIANT` names the one the docs ship.
 
 Rows: parameters (total, trainable in each design's own training); one training step at
 batch 8 with 32 caption tokens in each design's own training path, each in its own process
@@ -19,8 +20,9 @@ Latencies are medians of `--runs` interleaved rounds after a warm-up.
 
 `size_ratio` = ours q8 download / the old design's published q8 download (187 MB; our export
 of it stores GPT-2's tied embedding twice, as ours does, and `size_ratio_same_export` divides
-by that); `browser_latency_ratio` = ours / old caption time in transformers.js. The load average is recorded: figures from a shared machine
-compare only within one run.
+by that); `browser_latency_ratio` = ours / old caption time in transformers.js, where "ours"
+is `OURS_VARIANT` (the same ratios for every preset under `ratios_by_preset`). The load
+average is recorded: figures from a shared machine compare only within one run.
 
     python bench/architecture_comparison.py [--json out.json] [--quick] [--skip-train]
         [--skip-browser] [--runs 3] [--steps 3] [--threads 2] [--keep DIR]
@@ -47,29 +49,35 @@ from export_latency import interleaved
 from train_throughput import BATCH, child
 
 NEW_TOKENS = 20
-DESIGNS = ("old", "original", "ours")
-OURS_VARIANT = {"preset": "base", "layout": "vision-encoder-decoder", "dtype": "q8",
+OUR_PRESETS = ("base", "compact")
+DESIGNS = ("old", "original", *OUR_PRESETS)  # the report's keys, one column each
+COLUMNS = {"old": "old", "original": "original", **{p: f"ours {p}" for p in OUR_PRESETS}}
+# What the docs recommend shipping (docs/architecture-comparison.md): "ours" in the ratios.
+OURS_VARIANT = {"preset": "compact", "layout": "vision-encoder-decoder", "dtype": "q8",
                 "variant": "int8"}
 DTYPES = {"fp32": "fp32", "q8": "int8", "q4": "q4", "fp16": "fp16"}  # transformers.js -> ours
 PUBLISHED_OLD_MB = {"q8": 187.0, "fp16": 367.0}  # Mozilla/distilvit on the Hub (issue 16)
 
 
-def build_ours():
+def build_ours(preset_name: str):
     from distilvit.bases import random_captioner
     from distilvit.config import preset
 
-    return random_captioner(preset(OURS_VARIANT["preset"]))
+    return random_captioner(preset(preset_name))
 
 
 def parameters() -> dict:
     """Each design's total parameters and those its training updates."""
     rows = {"old": original_design.parameter_counts(
         old_design.build_old().requires_grad_(True)),
-        "original": original_design.parameter_counts(original_design.build_original()),
-        "ours": original_design.parameter_counts(build_ours())}
+        "original": original_design.parameter_counts(original_design.build_original())}
+    rows.update({name: original_design.parameter_counts(build_ours(name))
+                 for name in OUR_PRESETS})
     rows["old"]["how"] = "every weight (Seq2SeqTrainer over the whole model, nothing frozen)"
     rows["original"]["how"] = "linear projector + LoRA r16 on q/k/v/o (towers frozen)"
-    rows["ours"]["how"] = "MLP projector + LoRA r16 on q/k/v/o (towers frozen)"
+    rows["base"]["how"] = "MLP projector + LoRA r16 on q/k/v/o (towers frozen)"
+    rows["compact"]["how"] = ("MLP projector + LoRA r16 on every Conv1D: c_attn, c_proj, c_fc "
+                              "(towers frozen)")
     return rows
 
 
@@ -95,21 +103,25 @@ def old_train_step(steps: int) -> dict:
 def training(steps: int) -> dict:
     out = subprocess.run([sys.executable, __file__, "--only-train", "--steps", str(steps)],
                          capture_output=True, text=True, check=True)
-    rows = {"old": json.loads(out.stdout.strip().splitlines()[-1])}
-    for design in ("original", "ours"):
-        rows[design] = child(design, steps, "cpu")
+    rows = {"old": json.loads(out.stdout.strip().splitlines()[-1]),
+            "original": child("original", steps, "cpu")}
+    for name in OUR_PRESETS:
+        rows[name] = child("ours", steps, "cpu", name)
     return rows
 
 
-def export_both(folder: Path) -> dict[str, Path]:
+def export_all(folder: Path) -> dict[str, Path]:
     """Old and ours in the vision-encoder-decoder layout, every variant (reused if there)."""
     from distilvit.export import ved
 
-    paths = {"old": folder / "old", "ours": folder / "ours"}
-    if not (paths["old"] / "onnx" / "decoder_model_merged_fp16.onnx").is_file():
-        old_design.export_old(old_design.build_old(), paths["old"], quantize="all")
-    if not (paths["ours"] / "onnx" / "decoder_model_merged_fp16.onnx").is_file():
-        ved.export_ved(build_ours(), paths["ours"], quantize="all")
+    paths = {name: folder / name for name in ("old", *OUR_PRESETS)}
+    for name, path in paths.items():
+        if (path / "onnx" / "decoder_model_merged_fp16.onnx").is_file():
+            continue
+        if name == "old":
+            old_design.export_old(old_design.build_old(), path, quantize="all")
+        else:
+            ved.export_ved(build_ours(name), path, quantize="all")
     return paths
 
 
@@ -143,12 +155,13 @@ def torch_latency(runs: int) -> dict:
     from distilvit.generate import generate_ids
 
     greedy = GenerationConfig(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
-    old, original, ours = (old_design.build_old(), original_design.build_original().eval(),
-                           build_ours())
+    old, original = old_design.build_old(), original_design.build_original().eval()
+    ours = {name: build_ours(name) for name in OUR_PRESETS}
     pixels = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     calls = {"old": lambda: old_design.torch_greedy(old, pixels, NEW_TOKENS),
-             "original": lambda: original.generate(pixels, NEW_TOKENS, NEW_TOKENS),
-             "ours": lambda: generate_ids(ours, pixels, greedy)}
+             "original": lambda: original.generate(pixels, NEW_TOKENS, NEW_TOKENS)}
+    calls.update({name: lambda m=model: generate_ids(m, pixels, greedy)
+                  for name, model in ours.items()})
     with torch.inference_mode():
         return interleaved(calls, runs)
 
@@ -161,9 +174,11 @@ def ort_latency(paths: dict[str, Path], runs: int) -> tuple[dict, dict]:
     greedy = GenerationConfig(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
     pixels = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     old_q8 = old_design.OldOnnx(paths["old"], "int8")
-    ours_q8 = VedCaptioner(paths["ours"], "int8")
-    times = interleaved({"old": lambda: old_q8.generate_ids(pixels, NEW_TOKENS),
-                         "ours": lambda: ours_q8.generate_ids(pixels, greedy)}, runs)
+    calls = {"old": lambda: old_q8.generate_ids(pixels, NEW_TOKENS)}
+    for name in OUR_PRESETS:
+        runner = VedCaptioner(paths[name], "int8")
+        calls[name] = lambda r=runner: r.generate_ids(pixels, greedy)
+    times = interleaved(calls, runs)
     # The export is what transformers.js runs: its fp32 tokens must be torch's.
     torch_ids = old_design.torch_greedy(old_design.build_old(), torch.from_numpy(pixels),
                                         NEW_TOKENS).numpy()
@@ -189,7 +204,7 @@ def measure(args: argparse.Namespace, folder: Path, workdir: Path) -> dict:
     if not args.skip_train:
         report["training"] = training(args.steps)
         report["load_average"].append(os.getloadavg())
-    paths = export_both(folder)
+    paths = export_all(folder)
     report["download_mb"] = downloads(paths)
     report["published_old_mb"] = PUBLISHED_OLD_MB
     report["q8_graph_nodes"] = graph_nodes(paths)
@@ -203,23 +218,31 @@ def measure(args: argparse.Namespace, folder: Path, workdir: Path) -> dict:
     return report
 
 
-def ratios(report: dict) -> None:
+def preset_ratios(report: dict, name: str) -> dict:
+    """One of our presets against the old design (and the original, for training)."""
     sizes = report["download_mb"]
-    ours_q8, old_q8 = sizes["ours"]["q8"]["total_mb"], sizes["old"]["q8"]["total_mb"]
+    ours_q8, old_q8 = sizes[name]["q8"]["total_mb"], sizes["old"]["q8"]["total_mb"]
     # The denominator is what Firefox's users download (the published q8 files, which store
     # GPT-2's tied embedding once); our export of the old design stores it twice, as ours does.
-    report["size_ratio"] = ours_q8 / PUBLISHED_OLD_MB["q8"]
-    report["size_ratio_same_export"] = ours_q8 / old_q8
-    report["size_ratio_q4"] = sizes["ours"]["q4"]["total_mb"] / PUBLISHED_OLD_MB["q8"]
+    out = {"size_ratio": ours_q8 / PUBLISHED_OLD_MB["q8"],
+           "size_ratio_same_export": ours_q8 / old_q8,
+           "size_ratio_q4": sizes[name]["q4"]["total_mb"] / PUBLISHED_OLD_MB["q8"],
+           "ort_latency_ratio": report["ort_q8_ms"][name] / report["ort_q8_ms"]["old"],
+           "torch_latency_ratio": report["torch_ms"][name] / report["torch_ms"]["old"]}
     if "browser" in report:
         rows = report["browser"]["designs"]
-        report["browser_latency_ratio"] = rows["ours"]["caption_ms"] / rows["old"]["caption_ms"]
-    report["ort_latency_ratio"] = report["ort_q8_ms"]["ours"] / report["ort_q8_ms"]["old"]
-    report["torch_latency_ratio"] = report["torch_ms"]["ours"] / report["torch_ms"]["old"]
+        out["browser_latency_ratio"] = rows[name]["caption_ms"] / rows["old"]["caption_ms"]
     if "training" in report:
         train = report["training"]
-        report["train_step_ratio_original_over_ours"] = (train["original"]["step_s"]
-                                                          / train["ours"]["step_s"])
+        out["train_step_ratio_original_over_ours"] = (train["original"]["step_s"]
+                                                      / train[name]["step_s"])
+    return out
+
+
+def ratios(report: dict) -> None:
+    """`ratios_by_preset`, and the shipped preset's ratios at the top level."""
+    report["ratios_by_preset"] = {name: preset_ratios(report, name) for name in OUR_PRESETS}
+    report.update(report["ratios_by_preset"][OURS_VARIANT["preset"]])
 
 
 def _cell(value: float | None, fmt: str = "{:.0f}") -> str:
@@ -227,7 +250,7 @@ def _cell(value: float | None, fmt: str = "{:.0f}") -> str:
 
 
 def table_rows(r: dict) -> list[tuple[str, list[str]]]:
-    """(row name, [old, original, ours]) for the printed and the documented table."""
+    """(row name, [a cell per design in DESIGNS]) for the printed and the documented table."""
     p, rows = r["parameters"], []
     rows.append(("parameters, total (M)", [_cell(p[d]["total"] / 1e6, "{:.1f}") for d in DESIGNS]))
     rows.append(("parameters, trainable (M)",
@@ -264,16 +287,18 @@ def print_table(r: dict) -> None:
     print(f"random weights at the real shapes; batch 1, {r['new_tokens']} new tokens; median "
           f"of {r['runs']} rounds; {r['cpu_count']} CPUs, torch {r['torch_threads']} threads; "
           f"load average {', '.join(f'{la[0]:.1f}' for la in r['load_average'])}")
-    print(f"{'':<44}{'old':>12}{'original':>12}{'ours':>12}")
+    print(f"{'':<44}" + "".join(f"{COLUMNS[d]:>14}" for d in DESIGNS))
     for name, cells in table_rows(r):
-        print(f"{name:<44}" + "".join(f"{c:>12}" for c in cells))
+        print(f"{name:<44}" + "".join(f"{c:>14}" for c in cells))
     print(f"ours = {r['ours']}; old fp32 export tokens == torch: "
           f"{r['parity']['old_fp32_tokens_equal_torch']}")
-    line = (f"size_ratio (ours q8 / old q8 as published, {PUBLISHED_OLD_MB['q8']:.0f} MB): "
-            f"{r['size_ratio']:.2f} ({r['size_ratio_same_export']:.2f} against our export)")
-    if "browser_latency_ratio" in r:
-        line += f"; browser_latency_ratio (ours / old): {r['browser_latency_ratio']:.2f}"
-    print(line)
+    for preset_name, q in r["ratios_by_preset"].items():
+        line = (f"{preset_name}: size_ratio (q8 / old q8 as published, "
+                f"{PUBLISHED_OLD_MB['q8']:.0f} MB) {q['size_ratio']:.2f} "
+                f"({q['size_ratio_same_export']:.2f} against our export)")
+        if "browser_latency_ratio" in q:
+            line += f"; browser_latency_ratio (/ old) {q['browser_latency_ratio']:.2f}"
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -34,7 +34,8 @@ import transformers
 from torch import nn
 from transformers import DynamicCache, EncoderDecoderCache
 
-from distilvit.bases import train_tokenizer
+from distilvit.bases import DISTILGPT2, train_tokenizer
+from distilvit.export.graphs import conv1d_as_matmul
 from distilvit.export.onnx_export import OPSET, QUANTIZE_CHOICES, quiet_tracing, write_variants
 from distilvit.ort.files import VED_GRAPHS, graph_file
 
@@ -42,7 +43,6 @@ ENCODER, DECODER = VED_GRAPHS
 INT8_OPS = {ENCODER: ["MatMul"], DECODER: ["MatMul", "Gather"]}
 VIT_BASE_224 = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                     intermediate_size=3072, image_size=224, patch_size=16)
-DISTILGPT2 = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=6, n_head=12)
 START = 0  # `<|endoftext|>` in the local tokenizer: BOS, EOS, pad and decoder start
 
 
@@ -84,26 +84,6 @@ class OldTrainer:
 
 
 # ----- export ------------------------------------------------------------------------------
-class _MatMulConv1D(nn.Module):
-    """GPT-2's Conv1D (x @ W + b) traced as MatMul + Add instead of Gemm."""
-
-    def __init__(self, conv: nn.Module):
-        super().__init__()
-        self.weight, self.bias = conv.weight, conv.bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(x, self.weight) + self.bias
-
-
-def _matmul_conv1d(module: nn.Module) -> nn.Module:
-    for name, child in module.named_children():
-        if type(child).__name__ == "Conv1D":
-            setattr(module, name, _MatMulConv1D(child))
-        else:
-            _matmul_conv1d(child)
-    return module
-
-
 class _EncoderGraph(nn.Module):
     def __init__(self, encoder: nn.Module):
         super().__init__()
@@ -169,7 +149,7 @@ def _export_encoder(model, path: Path) -> None:
 
 def _export_decoder(model, path: Path) -> None:
     """Traced with a non-empty past and several new tokens, so no shape is specialised."""
-    gpt2 = _matmul_conv1d(copy.deepcopy(model.decoder)).float().eval()
+    gpt2 = conv1d_as_matmul(copy.deepcopy(model.decoder)).float().eval()
     cfg = gpt2.config
     batch, new, past_len, encoder_len = 2, 3, 4, 5
     past = [torch.randn(batch, cfg.n_head, past_len, cfg.n_embd // cfg.n_head)

@@ -14,7 +14,10 @@ own; the warm-up step (where (b) compiles) is timed apart as `first_step_s`. Als
 epoch 2 / epoch 1 speed with the cache (epoch 1 encodes the images), after an untimed
 warm-up run that compiles the layers as a long run would.
 
-    python bench/train_throughput.py [--steps 5] [--device cpu] [--json out.json]
+    python bench/train_throughput.py [--steps 5] [--device cpu] [--preset base] [--json out.json]
+
+`--preset` picks the architecture of (b) and of the cache measurement (e.g. `compact`:
+DistilGPT-2 as the LM); (a) is always the seed's design at the `base` shapes.
 """
 
 from __future__ import annotations
@@ -54,10 +57,10 @@ def _text(model):
     return model.format.encode_ids(ids)
 
 
-def run_design(design: str, steps: int, device: str) -> dict:
+def run_design(design: str, steps: int, device: str, preset_name: str = "base") -> dict:
     torch.manual_seed(0)
     step, precision, compiled = (original_step(device) if design == "original"
-                                 else ours_step(device))
+                                 else ours_step(device, preset_name))
     start = time.perf_counter()
     step()  # warm-up (and compilation)
     first = time.perf_counter() - start
@@ -65,7 +68,8 @@ def run_design(design: str, steps: int, device: str) -> dict:
     for _ in range(steps):
         step()
     seconds = time.perf_counter() - start
-    return {"design": design, "precision": precision, "compiled": compiled,
+    return {"design": design, "preset": None if design == "original" else preset_name,
+            "precision": precision, "compiled": compiled,
             "steps": steps, "first_step_s": first,
             "samples_per_s": steps * BATCH / seconds, "step_s": seconds / steps,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
@@ -79,9 +83,9 @@ def original_step(device: str) -> tuple[Callable[[], object], str, bool]:
     return lambda: trainer.step(**batch), "fp32", False
 
 
-def ours_step(device: str) -> tuple[Callable[[], object], str, bool]:
+def ours_step(device: str, preset_name: str = "base") -> tuple[Callable[[], object], str, bool]:
     """Our step: cached features, caption-only logits, the Trainer's precision and compile."""
-    model = random_captioner(preset("base")).to(device).train()
+    model = random_captioner(preset(preset_name)).to(device).train()
     precision = resolve_precision("auto", model.device)
     optimizer = build_optimizer(model, OptimConfig())
     text = _text(model)
@@ -101,13 +105,13 @@ def ours_step(device: str) -> tuple[Callable[[], object], str, bool]:
     return step, precision, compiler is not None
 
 
-def epoch_speedup(steps: int) -> dict:
+def epoch_speedup(steps: int, preset_name: str = "base") -> dict:
     """Epoch 1 (encode into the cache + train) against epoch 2 (cache hit + train)."""
     from distilvit.data.features import DataSpec, load_split
     from distilvit.train.compile import should_compile
     from distilvit.train.loop import Trainer, total_steps
 
-    model = random_captioner(preset("base"))
+    model = random_captioner(preset(preset_name))
     precision = resolve_precision("auto", model.device)
     compile_setting = ("on" if should_compile("auto", model.device, AUTO_MIN_STEPS)
                        else "off")
@@ -132,9 +136,10 @@ def epoch_speedup(steps: int) -> dict:
             "epoch2_s": times[1], "epoch2_speedup": times[0] / times[1]}
 
 
-def child(design: str, steps: int, device: str) -> dict:
+def child(design: str, steps: int, device: str, preset_name: str = "base") -> dict:
     out = subprocess.run([sys.executable, __file__, "--only", design, "--steps", str(steps),
-                          "--device", device], capture_output=True, text=True, check=True)
+                          "--device", device, "--preset", preset_name],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -143,16 +148,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--preset", default="base", help="our architecture (default: base)")
     parser.add_argument("--only", choices=["original", "ours", "cache"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.only:
-        row = (epoch_speedup(args.steps) if args.only == "cache"
-               else run_design(args.only, args.steps, args.device))
+        row = (epoch_speedup(args.steps, args.preset) if args.only == "cache"
+               else run_design(args.only, args.steps, args.device, args.preset))
         print(json.dumps(row))
         return row
-    rows = {d: child(d, args.steps, args.device) for d in ("original", "ours")}
-    cache = child("cache", args.steps, args.device)
-    report = {"batch": BATCH, "caption_tokens": CAPTION_TOKENS, "device": args.device,
+    rows = {d: child(d, args.steps, args.device, args.preset) for d in ("original", "ours")}
+    cache = child("cache", args.steps, args.device, args.preset)
+    report = {"preset": args.preset, "batch": BATCH, "caption_tokens": CAPTION_TOKENS, "device": args.device,
               "threads": torch.get_num_threads(), "designs": rows, "cache": cache,
               "ratio": rows["ours"]["samples_per_s"] / rows["original"]["samples_per_s"]}
     print_table(report)
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def print_table(report: dict) -> None:
-    print(f"base architecture, random weights, batch {report['batch']}, "
+    print(f"ours at the {report['preset']} preset, random weights, batch {report['batch']}, "
           f"{report['caption_tokens']} caption tokens, {report['threads']} threads")
     print(f"{'design':<10}{'precision':>10}{'compiled':>9}{'samples/s':>11}{'s/step':>9}"
           f"{'first step s':>14}{'peak RSS GB':>13}")

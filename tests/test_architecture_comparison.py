@@ -148,3 +148,26 @@ def test_stock_transformers_js_runs_the_old_export(old_export, tmp_path):
     expected = old_design.OldOnnx(folder, "fp32").generate_ids(pixels, 8)[0].tolist()
     assert fp32["ids"] == expected
     assert len(q8["ids"]) == 8
+
+
+def test_the_ratios_are_the_shipped_presets():
+    """Top-level `size_ratio`/`browser_latency_ratio` divide the shipped preset by the old."""
+    import architecture_comparison as bench
+
+    def sizes(q8: float) -> dict:
+        return {"q8": {"total_mb": q8}, "q4": {"total_mb": q8 / 2}}
+
+    report = {"download_mb": {"old": sizes(224.0), "base": sizes(257.0), "compact": sizes(170.0)},
+              "ort_q8_ms": {"old": 100.0, "base": 130.0, "compact": 80.0},
+              "torch_ms": {"old": 10.0, "base": 30.0, "compact": 9.0},
+              "browser": {"designs": {"old": {"caption_ms": 1000.0},
+                                      "base": {"caption_ms": 1150.0},
+                                      "compact": {"caption_ms": 600.0}}}}
+    bench.ratios(report)
+    shipped = bench.OURS_VARIANT["preset"]
+    assert set(report["ratios_by_preset"]) == set(bench.OUR_PRESETS) and shipped in bench.OUR_PRESETS
+    q8 = report["download_mb"][shipped]["q8"]["total_mb"]
+    assert report["size_ratio"] == q8 / bench.PUBLISHED_OLD_MB["q8"]
+    assert report["browser_latency_ratio"] == (
+        report["browser"]["designs"][shipped]["caption_ms"] / 1000.0)
+    assert report["ratios_by_preset"]["base"]["size_ratio_same_export"] == 257.0 / 224.0

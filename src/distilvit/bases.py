@@ -28,6 +28,8 @@ SIGLIP_BASE_224 = dict(hidden_size=768, intermediate_size=3072, num_hidden_layer
 SMOLLM_135M = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536,
                    num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
                    max_position_embeddings=2048, rope_theta=10000.0, tie_word_embeddings=True)
+# DistilGPT-2 (the `compact` preset's LM and the old design's decoder): GPT-2 with 6 layers.
+DISTILGPT2 = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=6, n_head=12)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512,
@@ -101,11 +103,20 @@ def _family(config: transformers.PretrainedConfig) -> str:
     raise ValueError(f"no LM family for {type(config).__name__}")
 
 
+# The presets' language models by shape (family, config sizes): no weights needed.
+REAL_LM_SHAPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "HuggingFaceTB/SmolLM-135M": ("llama", SMOLLM_135M),
+    "distilbert/distilgpt2": ("gpt2", DISTILGPT2),
+}
+
+
 def random_captioner(config, vision_sizes: dict[str, Any] | None = None,
                      lm_sizes: dict[str, Any] | None = None, seed: int = 0):
     """A Captioner of the given architecture with random weights, built in memory.
 
-    For benchmarks of the real shapes (`base` by default) where no weights can be downloaded.
+    For benchmarks of the real shapes where no weights can be downloaded: the LM's family and
+    sizes come from `REAL_LM_SHAPES` by the config's decoder name (SmolLM-135M's otherwise),
+    `lm_sizes` overrides the sizes.
     """
     from distilvit.model import Captioner
     from distilvit.model.encoder import VisionEncoder
@@ -115,8 +126,10 @@ def random_captioner(config, vision_sizes: dict[str, Any] | None = None,
     vision = SiglipVisionConfig(**(vision_sizes or SIGLIP_BASE_224), vision_use_head=False)
     tower = transformers.SiglipVisionModel(vision)
     tokenizer = train_tokenizer(["a photo of a dog on the grass"] * 8, vocab_size=300)
-    lm = transformers.LlamaForCausalLM(transformers.LlamaConfig(
-        **(lm_sizes or SMOLLM_135M), bos_token_id=0, eos_token_id=0, pad_token_id=0))
+    family, sizes = REAL_LM_SHAPES.get(config.decoder.name_or_path, ("llama", SMOLLM_135M))
+    config_cls, model_cls = (getattr(transformers, name) for name in LM_FAMILIES[family])
+    lm = model_cls(config_cls(**(lm_sizes or sizes), bos_token_id=0, eos_token_id=0,
+                              pad_token_id=0))
     size = vision.image_size
     processor = transformers.SiglipImageProcessorPil(size={"height": size, "width": size})
     encoder = VisionEncoder(tower, config.encoder)

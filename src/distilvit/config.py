@@ -189,9 +189,20 @@ def _tiny() -> CaptionerConfig:
     return cfg
 
 
+def _compact() -> CaptionerConfig:
+    # DistilGPT-2 as a prefix LM (no cross-attention): 6 layers instead of SmolLM-135M's 30,
+    # so the 50-position prompt step and each later token cost a fraction of `base`'s in the
+    # browser (docs/architecture-comparison.md). LoRA on every Conv1D (c_attn, c_proj, c_fc):
+    # with attention-only LoRA a small LM could not route the image into words (see _tiny).
+    cfg = _preset("google/siglip-base-patch16-224", "distilbert/distilgpt2")
+    cfg.lora = LoraConfig(target_modules="all-linear")
+    return cfg
+
+
 # so400m/14 at 384 px has a 27x27 patch grid: k=3 gives 81 tokens (k=2 does not divide it).
 PRESETS: dict[str, Any] = {
     "base": lambda: _preset("google/siglip-base-patch16-224", "HuggingFaceTB/SmolLM-135M"),
+    "compact": _compact,
     "seed-compatible": lambda: _preset(
         "google/siglip-base-patch16-224", "HuggingFaceTB/SmolLM-135M",
         type="linear", pixel_shuffle_factor=1),

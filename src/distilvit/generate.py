@@ -15,6 +15,7 @@ from torch import nn
 
 from distilvit import tokens
 from distilvit.config import GenerationConfig
+from distilvit.model.decoder import check_positions
 from distilvit.model.lora import causal_lm
 from distilvit.sequence import SequenceFormat
 
@@ -80,6 +81,9 @@ def generate_ids(model: PrefixCaptioner, pixel_values: torch.Tensor | None, gen:
     if blind:
         prefix = torch.zeros_like(prefix)
     embeds = prompt_embeddings(model, prefix)
+    # the last new token is never fed back: prompt + max_new_tokens - 1 positions
+    check_positions(causal_lm(model.lm), embeds.shape[1] + gen.max_new_tokens - 1,
+                    f"--max-new-tokens {gen.max_new_tokens}")
     mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
     config = hf_generation_config(gen, model.format, model.tokenizer, use_cache)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():

@@ -193,7 +193,7 @@ def _pooled(output) -> torch.Tensor:
 
 
 def pretrain_lm(cfg: TinyBasesConfig, tokenizer, cell_labels: torch.Tensor,
-                captions) -> transformers.LlamaForCausalLM:
+                captions, family: str = "llama") -> transformers.PreTrainedModel:
     """Next-token prediction on scene captions; on 3 steps in 4 the caption is prompted by
     one learned vector per grid cell naming what is there (a slot table over PHRASES indexed
     by `cell_labels`; slot vectors, then BOS caption EOS: the captioner's own layout, loss on
@@ -204,11 +204,12 @@ def pretrain_lm(cfg: TinyBasesConfig, tokenizer, cell_labels: torch.Tensor,
     a real pretrained LM brings to prefix captioning. Trained on captions alone the LM could
     not: the captioner had to learn reading through LoRA, and after 3 minutes named colour or
     shape well but never both. The slot table is discarded; the projector learns to produce
-    such vectors from the image.
+    such vectors from the image. `family`: the shipped LM is a Llama; `gpt2` runs the same
+    recipe on GPT-2 (bench/compact_shapes.py).
     """
-    config = bases.lm_config("llama", tokenizer, hidden=cfg.lm_hidden, layers=cfg.lm_layers,
+    config = bases.lm_config(family, tokenizer, hidden=cfg.lm_hidden, layers=cfg.lm_layers,
                              heads=4, tie_word_embeddings=True)
-    model = transformers.LlamaForCausalLM(config)
+    model = getattr(transformers, bases.LM_FAMILIES[family][1])(config)
     slot_table = torch.nn.Embedding(len(PHRASES), cfg.lm_hidden)
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     encoded = [[[bos] + ids + [eos] for ids in tokenizer(group, add_special_tokens=False)

@@ -50,6 +50,28 @@ class LMShape:
                 for kind in ("key", "value")]
 
 
+class MatMulConv1D(nn.Module):
+    """GPT-2's `Conv1D` (x @ W + b) as MatMul + Add: traced as is, it becomes a Gemm, which
+    the INT8 and 4-bit recipes (MatMul weights only) would leave in fp32."""
+
+    def __init__(self, conv: nn.Module):
+        super().__init__()
+        self.weight, self.bias = conv.weight, conv.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, self.weight) + self.bias
+
+
+def conv1d_as_matmul(module: nn.Module) -> nn.Module:
+    """Every `Conv1D` under `module` replaced in place by `MatMulConv1D` (same weights)."""
+    for name, child in module.named_children():
+        if type(child).__name__ == "Conv1D":
+            setattr(module, name, MatMulConv1D(child))
+        else:
+            conv1d_as_matmul(child)
+    return module
+
+
 class VisionGraph(nn.Module):
     """pixel_values [B, 3, H, W] -> image_features [B, N, D_lm]: tower, pixel shuffle, projector."""
 

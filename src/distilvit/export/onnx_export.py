@@ -23,7 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from distilvit.export.graphs import DecoderGraph, EmbedGraph, LMShape, VisionGraph
+from distilvit.export.graphs import (
+    DecoderGraph,
+    EmbedGraph,
+    LMShape,
+    VisionGraph,
+    conv1d_as_matmul,
+)
 from distilvit.export.layout import write_layout
 from distilvit.export.quantize import make_variant
 from distilvit.model.captioner import Captioner
@@ -143,7 +149,7 @@ def export_embed(lm: nn.Module, rows: int, path: Path) -> None:
 
 def export_decoder(lm: nn.Module, shape: LMShape, path: Path) -> None:
     """Traced with a non-empty past and several new tokens, so no shape is specialised."""
-    graph = DecoderGraph(lm, shape).eval()
+    graph = DecoderGraph(conv1d_as_matmul(lm), shape).eval()  # `lm`: start_export's copy
     batch, new, past = 2, 3, 4
     embeds = torch.randn(batch, new, shape.hidden_size)
     mask = torch.ones(batch, past + new, dtype=torch.long)

@@ -17,7 +17,12 @@ from torch import nn
 from distilvit.config import CaptionerConfig, GenerationConfig
 from distilvit.images import ImageInput, load_image
 from distilvit.model import checkpoint
-from distilvit.model.decoder import backbone, load_language_model, load_tokenizer
+from distilvit.model.decoder import (
+    backbone,
+    check_positions,
+    load_language_model,
+    load_tokenizer,
+)
 from distilvit.model.encoder import VisionEncoder, load_image_processor, load_vision_tower
 from distilvit.model.loading import resolve
 from distilvit.model.lora import add_lora, causal_lm
@@ -51,6 +56,10 @@ class Captioner(nn.Module):
         self.projector = Projector(config.projector, encoder.hidden_size, lm_size, num_patches)
         self.format = SequenceFormat.from_tokenizer(tokenizer, config.max_length,
                                                     config.separator_token)
+        if num_patches:  # [prefix][separator][caption or generated tokens]
+            longest = max(config.max_length, config.generation.max_new_tokens)
+            check_positions(causal_lm(lm), num_patches // config.projector.pixel_shuffle_factor
+                            ** 2 + 1 + longest, "--max-length or --max-new-tokens")
 
     # ----- construction ---------------------------------------------------------------
     @classmethod

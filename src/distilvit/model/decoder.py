@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from distilvit.errors import ConfigError
 from distilvit.model.gguf import gguf_location, load_gguf_lm, load_gguf_tokenizer
 from distilvit.model.loading import load_or_explain
 
@@ -38,3 +39,17 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
 def backbone(causal_lm: PreTrainedModel) -> nn.Module:
     """The transformer without its LM head (`model` for Llama-likes, `transformer` for GPT-2)."""
     return getattr(causal_lm, causal_lm.base_model_prefix)
+
+
+def check_positions(causal_lm: PreTrainedModel, positions: int, setting: str) -> None:
+    """ConfigError when a sequence of `positions` (image prefix included) is longer than the
+    LM's learned absolute position table (GPT-2's `n_positions`; 1,024 for DistilGPT-2).
+
+    Past the table the position lookup fails deep inside the LM (an index error in torch, a
+    Gather out of range in ONNX Runtime); rotary LMs have no table and are not checked.
+    """
+    limit = getattr(causal_lm.config, "n_positions", None)
+    if isinstance(limit, int) and positions > limit:
+        raise ConfigError(f"{setting} makes sequences of {positions} positions (image prefix "
+                          f"included) but the language model has {limit} learned positions; "
+                          "lower it or use fewer prefix tokens")
