@@ -26,6 +26,7 @@ OTHER_TOOLS: dict[str, str] = {
     "--no-deps": "pip install (onnx-export.md: the torch-free install)",
     "--nproc_per_node": "torchrun (training.md: DDP training)",
     "--head": "ray start (batch.md: starting a Ray cluster)",
+    "--keep-duplicates": "pytest (serving.md: the shutdown test repeated 30 times)",
 }
 
 
