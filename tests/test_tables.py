@@ -46,30 +46,20 @@ def _big_initializers(model, elements: int) -> list:
     return [t for t in model.graph.initializer if int(np.prod(t.dims)) >= elements]
 
 
-def _sources(model, name: str) -> set[str]:
-    """The initializers a tensor is computed from (through any nodes)."""
-    inits = {t.name for t in model.graph.initializer}
-    producers = {o: n for n in model.graph.node for o in n.output}
-    seen, todo = set(), [name]
-    while todo:
-        tensor = todo.pop()
-        if tensor in inits:
-            seen.add(tensor)
-        elif tensor in producers:
-            todo.extend(producers[tensor].input)
-    return seen
+def _gathered(model) -> dict[str, int]:
+    """Initializers read by Gather nodes -> their data type."""
+    types = {t.name: t.data_type for t in model.graph.initializer}
+    return {n.input[0]: types[n.input[0]] for n in model.graph.node
+            if n.op_type == "Gather" and n.input[0] in types}
 
 
-def _lookup_and_head(model) -> tuple:
-    lookup = next(n for n in model.graph.node if n.op_type == "GatherBlockQuantized")
-    heads = [n for n in model.graph.node if n.op_type == "MatMulNBits"
-             and next(a.i for a in n.attribute if a.name == "N") == vocab_of(lookup, model)]
-    return lookup, heads
+def _heads(model, vocab: int) -> list:
+    return [n for n in model.graph.node if n.op_type == "MatMulNBits"
+            and next(a.i for a in n.attribute if a.name == "N") == vocab]
 
 
-def vocab_of(lookup, model) -> int:
-    shape = next(t.dims for t in model.graph.initializer if t.name == lookup.input[2])
-    return shape[0]
+def _bits(node) -> int:
+    return next(a.i for a in node.attribute if a.name == "bits")
 
 
 @pytest.mark.parametrize(("hidden", "bits"), [(64, 8), (48, 8), (64, 4)])
@@ -79,10 +69,11 @@ def test_tied_table_is_stored_once_and_looks_up_the_heads_values(tmp_path, hidde
     table = _tied_graph(tmp_path / "fp32.onnx", vocab, hidden)
     quantize_weights(tmp_path / "fp32.onnx", tmp_path / "q.onnx", ["MatMul", "Gather"], bits)
     model = onnx.load(str(tmp_path / "q.onnx"))
-    lookup, heads = _lookup_and_head(model)
-    assert len(heads) == 1 and next(a.i for a in heads[0].attribute if a.name == "bits") == 8
-    assert _sources(model, lookup.input[0]) == {heads[0].input[1]}  # one weight initializer
-    assert lookup.input[2] == heads[0].input[2]  # one scales initializer
+    heads = _heads(model, vocab)
+    assert len(heads) == 1 and _bits(heads[0]) == 8
+    # the lookup reads the head's weight and scales: one table in the file
+    assert _gathered(model) == {heads[0].input[1]: TensorProto.UINT8,
+                                heads[0].input[2]: TensorProto.FLOAT}
     assert len(_big_initializers(model, vocab * hidden)) == 1
     ids = np.array([[0, 7, vocab - 1]], dtype=np.int64)
     logits, embeds = ort.InferenceSession(str(tmp_path / "q.onnx")).run(None, {"input_ids": ids})
@@ -96,8 +87,9 @@ def test_untied_table_gets_the_same_blocks_in_its_own_initializers(tmp_path):
     table = _tied_graph(tmp_path / "fp32.onnx", 40, 64, tied=False)
     quantize_weights(tmp_path / "fp32.onnx", tmp_path / "q.onnx", ["MatMul", "Gather"], 8)
     model = onnx.load(str(tmp_path / "q.onnx"))
-    lookup, heads = _lookup_and_head(model)
-    assert _sources(model, lookup.input[0]).isdisjoint({heads[0].input[1]})
+    (head,) = _heads(model, 40)
+    assert sorted(_gathered(model).values()) == [TensorProto.FLOAT, TensorProto.UINT8]
+    assert set(_gathered(model)).isdisjoint(head.input)
     ids = np.array([[3, 1]], dtype=np.int64)
     _, embeds = ort.InferenceSession(str(tmp_path / "q.onnx")).run(None, {"input_ids": ids})
     assert np.array_equal(embeds[0], _dequantized(table)[ids[0]])
@@ -111,12 +103,10 @@ def test_ved_decoder_stores_the_table_once(shapes_ved_dir, variant):
     table = numpy_helper.to_array(next(t for t in fp32.graph.initializer
                                        if t.name == "ved.embed_tokens.weight"))
     model = onnx.load(str(shapes_ved_dir / graph_file(ved.DECODER, variant)))
-    lookup, heads = _lookup_and_head(model)
-    assert len(heads) == 1 and "lm_head" in heads[0].name
-    assert _sources(model, lookup.input[0]) == {heads[0].input[1]}
-    assert lookup.input[2] == heads[0].input[2]
-    assert not [n for n in model.graph.node if n.op_type == "Gather"
-                and n.input[0] in {t.name for t in model.graph.initializer}]
+    heads = _heads(model, table.shape[0])
+    assert len(heads) == 1 and "lm_head" in heads[0].name and _bits(heads[0]) == 8
+    assert _gathered(model) == {heads[0].input[1]: TensorProto.UINT8,
+                                heads[0].input[2]: TensorProto.FLOAT}
     big = _big_initializers(model, table.size)
     assert [t.data_type for t in big] == [TensorProto.UINT8]
     weight = numpy_helper.to_array(big[0])
@@ -128,14 +118,15 @@ def test_llava_embed_tokens_holds_the_ved_tables_blocks(shapes_export_dir, shape
     look up identical embeddings."""
     embed = onnx.load(str(shapes_export_dir / graph_file("embed_tokens", "int8")))
     decoder = onnx.load(str(shapes_ved_dir / graph_file(ved.DECODER, "int8")))
-    lookup, heads = _lookup_and_head(decoder)
     inits = {t.name: numpy_helper.to_array(t) for t in decoder.graph.initializer}
     embed_inits = {t.name: numpy_helper.to_array(t) for t in embed.graph.initializer}
-    embed_lookup = next(n for n in embed.graph.node if n.op_type == "GatherBlockQuantized")
-    (data,) = _sources(embed, embed_lookup.input[0])
-    vocab = inits[heads[0].input[1]].shape[0]
-    assert np.array_equal(embed_inits[data][:vocab], inits[heads[0].input[1]])
-    assert np.array_equal(embed_inits[embed_lookup.input[2]][:vocab], inits[heads[0].input[2]])
+    data, scales = sorted(_gathered(embed), key=lambda name: _gathered(embed)[name] == 1)
+    (head,) = [n for n in decoder.graph.node if n.op_type == "MatMulNBits"
+               and n.input[1] in _gathered(decoder)]
+    vocab = inits[head.input[1]].shape[0]
+    assert embed_inits[data].dtype == np.uint8
+    assert np.array_equal(embed_inits[data][:vocab], inits[head.input[1]])
+    assert np.array_equal(embed_inits[scales][:vocab], inits[head.input[2]])
     session = ort.InferenceSession(str(shapes_export_dir / graph_file("embed_tokens", "int8")))
     ids = np.arange(vocab, dtype=np.int64)[None]
     (embeds,) = session.run(None, {"input_ids": ids})
@@ -143,3 +134,29 @@ def test_llava_embed_tokens_holds_the_ved_tables_blocks(shapes_export_dir, shape
     table = next(numpy_helper.to_array(t) for t in fp32.graph.initializer
                  if t.name == "ved.embed_tokens.weight")
     assert np.array_equal(embeds[0], _dequantized(table))
+
+
+def test_other_float_gathers_stay_fp16_and_the_lookup_float32(tmp_path):
+    """A position table (gathered by positions, not token ids: GPT-2's `wpe`) is converted to
+    fp16 as before; the table's scales, gathered by the lookup, stay float32."""
+    table = _tied_graph(tmp_path / "tied.onnx", 30, 64)
+    model = onnx.load(str(tmp_path / "tied.onnx"))
+    positions = np.random.default_rng(1).standard_normal((8, 64)).astype(np.float32)
+    model.graph.input.append(
+        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["b", "t"]))
+    model.graph.initializer.append(numpy_helper.from_array(positions, "wpe"))
+    model.graph.node.append(helper.make_node("Gather", ["wpe", "position_ids"], ["pos"],
+                                             name="/wpe/Gather"))
+    model.graph.output.append(helper.make_tensor_value_info("pos", TensorProto.FLOAT, None))
+    onnx.save(model, str(tmp_path / "fp32.onnx"))
+    quantize_weights(tmp_path / "fp32.onnx", tmp_path / "q.onnx", ["MatMul", "Gather"], 8)
+    quantized = onnx.load(str(tmp_path / "q.onnx"))
+    types = {t.name: t.data_type for t in quantized.graph.initializer}
+    assert types["wpe"] == TensorProto.FLOAT16
+    (head,) = _heads(quantized, 30)
+    assert _gathered(quantized)[head.input[2]] == TensorProto.FLOAT
+    ids = np.array([[1, 2]], dtype=np.int64)
+    _, embeds, pos = ort.InferenceSession(str(tmp_path / "q.onnx")).run(
+        None, {"input_ids": ids, "position_ids": ids})
+    assert np.array_equal(embeds[0], _dequantized(table)[ids[0]])
+    assert np.abs(pos[0] - positions[ids[0]]).max() < 1e-2

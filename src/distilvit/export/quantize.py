@@ -39,11 +39,17 @@ cache, embeddings and logits are fp16, which transformers.js handles.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from distilvit.export.tables import block_tables, quantize_table_graph, tied_heads
+from distilvit.export.tables import (
+    block_tables,
+    quantize_table_graph,
+    tied_heads,
+    token_tables,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +94,11 @@ def quantize_weights(source: Path, target: Path, op_types: list[str], bits: int)
         if keep8:  # the only float MatMul weights left
             model = _matmul_nbits(model, 8)
     if "Gather" in op_types:
+        tables = {gather.name for gather, _ in token_tables(model)}
+        others = [name for name in _float_gathers(model) if name not in tables]
         model = block_tables(model, BLOCK)
-        if _float_gathers(model):  # e.g. GPT-2's position table
-            model = _fp16_gathers(model)
+        if others:  # e.g. GPT-2's position table
+            model = _fp16_gathers(model, others)
     onnx.save(model, str(target))
 
 
@@ -111,21 +119,38 @@ def _matmul_nbits(model, bits: int, exclude: list[str] | None = None):
     return quantizer.model.model
 
 
-def _fp16_gathers(model):
-    """Only the Gathers (embedding tables) in fp16, cast back to float32 after: every other
-    op is on the converter's block list."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+def _fp16_gathers(model, names: list[str]):
+    """The tables of the Gathers `names` stored in fp16, each row cast back to float32 after
+    the lookup. (onnxruntime's fp16 converter with every other op blocked also rounds the
+    tensors between blocked nodes to fp16.)"""
+    from onnx import TensorProto, helper, numpy_helper
 
-    others = sorted({n.op_type for n in model.graph.node} - {"Gather"})
-    return convert_float_to_float16(model, keep_io_types=True, op_block_list=others)
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes = []
+    for node in model.graph.node:
+        nodes.append(node)
+        if node.op_type != "Gather" or node.name not in names:
+            continue
+        table = inits[node.input[0]]
+        table.CopyFrom(numpy_helper.from_array(
+            numpy_helper.to_array(table).astype("float16"), table.name))
+        output = node.output[0]
+        node.output[0] = f"{output}/fp16"
+        nodes.append(helper.make_node("Cast", [node.output[0]], [output],
+                                      name=f"{node.name}/to_float", to=TensorProto.FLOAT))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model
 
 
 def _float_gathers(model) -> list[str]:
-    """Gathers that still read a float initializer."""
+    """Gathers that read a float initializer no other node reads."""
     import onnx
 
     floats = {t.name for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
-    return [n.name for n in model.graph.node if n.op_type == "Gather" and n.input[0] in floats]
+    readers = Counter(name for n in model.graph.node for name in n.input)
+    return [n.name for n in model.graph.node if n.op_type == "Gather" and n.input[0] in floats
+            and readers[n.input[0]] == 1]
 
 
 def quantize_int8(source: Path, target: Path, op_types: list[str]) -> None:

@@ -3,13 +3,15 @@
 A tied LM (SmolLM2, GPT-2, ...) uses one matrix twice: rows looked up by token id (a Gather
 on `input_ids`) and, transposed, as the LM head (a MatMul). After weight-only quantization
 the head is a `MatMulNBits` whose weight is `[V, K/BLOCK, BLOCK]` uint8 with `[V, K/BLOCK]`
-scales: one symmetric 8-bit block of BLOCK values along the hidden axis per row. Those are
-exactly the operands of com.microsoft `GatherBlockQuantized` (bits=8, quantize_axis=1,
-block_size=BLOCK) over a `[V, K]` table, so the lookup reads the head's own initializers
-through a Reshape (folded by onnxruntime at load) and the file stores the table once. Both
-ops leave the zero point out, which means 128 for 8-bit uint8 data in both (checked in
-onnxruntime 1.32 and onnxruntime-web 1.30's WASM build, and the 1.31 build transformers.js
-4.3.1 ships). The same technique is onnxruntime-genai's model builder's for tied embeddings.
+float scales: symmetric 8-bit blocks of BLOCK values along the hidden axis, zero point 128.
+The lookup reads those two initializers: Gather the token's uint8 rows and its scales, then
+`(q - 128) * scale` (Cast, Sub, Mul) and a Reshape to `[.., K]`, the values the head
+multiplies with, so the file stores the table once. (onnxruntime-genai's model builder shares
+tied embeddings through com.microsoft `GatherBlockQuantized`; its 8-bit kernel is in
+onnxruntime 1.32 and onnxruntime-web's plain WASM build, but not in the WebGPU/asyncify build
+that transformers.js 4.3.1 loads even for `device: "wasm"`: "Could not find an implementation
+for GatherBlockQuantized(1)", checked in Chromium with onnxruntime-web 1.30 and the 1.31-dev
+build transformers.js ships. Standard ops run everywhere.)
 
 The table is quantized with onnxruntime's own MatMulNBits block quantizer applied to its
 transpose, so its bytes equal the head's whenever the weights are tied: the pair is found by
@@ -75,8 +77,8 @@ def tied_heads(model) -> list[str]:
 
 
 def block_tables(model, block: int):
-    """Every token table (see `token_tables`) to GatherBlockQuantized, 8 bits in `block`s,
-    sharing a tied 8-bit MatMulNBits head's initializers when their bytes are equal."""
+    """Every token table (see `token_tables`) to 8 bits in `block`s, looked up with standard
+    ops, sharing a tied 8-bit MatMulNBits head's initializers when their bytes are equal."""
     from onnx import helper, numpy_helper
 
     for gather, table in token_tables(model):
@@ -87,12 +89,10 @@ def block_tables(model, block: int):
             shared = (f"{table.name}_Q{TABLE_BITS}", f"{table.name}_scales")
             model.graph.initializer.extend([numpy_helper.from_array(packed, shared[0]),
                                             numpy_helper.from_array(scales, shared[1])])
-        nodes = _lookup_nodes(gather, shared, values.shape, packed.shape, block, helper,
+        nodes = _lookup_nodes(gather, shared, values.shape[1], packed.shape, helper,
                               numpy_helper)
         _replace_node(model, gather, nodes)
         _drop_unused(model, table.name)
-    if not any(o.domain == "com.microsoft" for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     return model
 
 
@@ -127,30 +127,35 @@ def _matching_head(model, packed: np.ndarray, scales: np.ndarray,
     return None
 
 
-def _lookup_nodes(gather, shared: tuple[str, str], table_shape: tuple[int, int],
-                  packed_shape: tuple[int, ...], block: int, helper, numpy_helper) -> list:
-    """Reshape [V, blocks, block] -> [V, blocks * block], Slice off the padding of a last
-    partial block (hidden sizes not a multiple of `block`), GatherBlockQuantized."""
-    rows, width = table_shape
-    padded = packed_shape[1] * packed_shape[2]
-    name = gather.name or gather.output[0]
-    data = f"{shared[0]}/table"
-    consts = {f"{data}/shape": [rows, padded], f"{data}/zero": [0], f"{data}/width": [width],
-              f"{data}/axis": [1]}
-    nodes = [helper.make_node("Constant", [], [key], name=key,
-                              value=numpy_helper.from_array(np.array(v, np.int64)))
-             for key, v in consts.items()]
-    nodes.append(helper.make_node("Reshape", [shared[0], f"{data}/shape"], [data],
-                                  name=f"{name}/reshape"))
-    if padded != width:
-        nodes.append(helper.make_node("Slice", [data, f"{data}/zero", f"{data}/width",
-                                                f"{data}/axis"], [f"{data}/sliced"],
-                                      name=f"{name}/slice"))
-        data = f"{data}/sliced"
-    nodes.append(helper.make_node(
-        "GatherBlockQuantized", [data, gather.input[1], shared[1]], list(gather.output),
-        name=f"{name}_Q{TABLE_BITS}", domain="com.microsoft", bits=TABLE_BITS,
-        block_size=block, gather_axis=0, quantize_axis=1))
+def _lookup_nodes(gather, shared: tuple[str, str], width: int, packed_shape: tuple[int, ...],
+                  helper, numpy_helper) -> list:
+    """Rows of the 8-bit weight and their scales by token id, dequantized as MatMulNBits does:
+    (q - 128) * scale per block, then [.., blocks * block] with a last partial block's padding
+    sliced off (hidden sizes not a multiple of the block)."""
+    blocks, block = packed_shape[1], packed_shape[2]
+    ids, name = gather.input[1], gather.name or gather.output[0]
+    t = f"{name}/q8"  # prefix of every tensor made here
+    consts = {f"{t}/zero_point": np.array(128.0, np.float32),
+              f"{t}/last": np.array([-1], np.int64), f"{t}/row": np.array([blocks * block]),
+              f"{t}/start": np.array([0]), f"{t}/width": np.array([width])}
+    n = helper.make_node
+    nodes = [n("Constant", [], [key], name=key, value=numpy_helper.from_array(value))
+             for key, value in consts.items()]
+    padded = blocks * block != width
+    nodes += [
+        n("Gather", [shared[0], ids], [f"{t}/rows"], name=f"{t}/rows"),
+        n("Cast", [f"{t}/rows"], [f"{t}/float"], name=f"{t}/cast", to=1),
+        n("Sub", [f"{t}/float", f"{t}/zero_point"], [f"{t}/centred"], name=f"{t}/centre"),
+        n("Gather", [shared[1], ids], [f"{t}/scales"], name=f"{t}/scales"),
+        n("Unsqueeze", [f"{t}/scales", f"{t}/last"], [f"{t}/scales4"], name=f"{t}/unsqueeze"),
+        n("Mul", [f"{t}/centred", f"{t}/scales4"], [f"{t}/blocks"], name=f"{t}/scale"),
+        n("Shape", [ids], [f"{t}/ids_shape"], name=f"{t}/ids_shape"),
+        n("Concat", [f"{t}/ids_shape", f"{t}/row"], [f"{t}/shape"], name=f"{t}/shape", axis=0),
+        n("Reshape", [f"{t}/blocks", f"{t}/shape"],
+          [f"{t}/padded" if padded else gather.output[0]], name=f"{t}/reshape")]
+    if padded:
+        nodes.append(n("Slice", [f"{t}/padded", f"{t}/start", f"{t}/width", f"{t}/last"],
+                       [gather.output[0]], name=f"{t}/slice"))
     return nodes
 
 
