@@ -135,13 +135,14 @@ def _lookup_nodes(gather, shared: tuple[str, str], width: int, packed_shape: tup
     blocks, block = packed_shape[1], packed_shape[2]
     ids, name = gather.input[1], gather.name or gather.output[0]
     t = f"{name}/q8"  # prefix of every tensor made here
+    padded = blocks * block != width
     consts = {f"{t}/zero_point": np.array(128.0, np.float32),
-              f"{t}/last": np.array([-1], np.int64), f"{t}/row": np.array([blocks * block]),
-              f"{t}/start": np.array([0]), f"{t}/width": np.array([width])}
+              f"{t}/last": np.array([-1], np.int64), f"{t}/row": np.array([blocks * block])}
+    if padded:
+        consts.update({f"{t}/start": np.array([0]), f"{t}/width": np.array([width])})
     n = helper.make_node
     nodes = [n("Constant", [], [key], name=key, value=numpy_helper.from_array(value))
              for key, value in consts.items()]
-    padded = blocks * block != width
     nodes += [
         n("Gather", [shared[0], ids], [f"{t}/rows"], name=f"{t}/rows"),
         n("Cast", [f"{t}/rows"], [f"{t}/float"], name=f"{t}/cast", to=1),
