@@ -19,10 +19,12 @@ vision graph is as in int8. `BLOCK` = 32 is also GGUF's block (Q8_0, Q4_1) along
 axis, so a GGUF-sourced LM's 8-bit tables re-quantize without loss.
 
 The token-embedding table is stored in the same 8-bit blocks (symmetric, `BLOCK` values per
-scale along the hidden axis) and looked up with com.microsoft `GatherBlockQuantized` (bits=8),
-float32 in and out (export/tables.py). In the VED layout's decoder, which holds both the table
-and the tied LM head, the lookup reads the head's own `MatMulNBits` weight and scales, so the
-table is stored once (it was stored twice: fp16 for the lookup and 8-bit for the head). The
+scale along the hidden axis), looked up with standard ops (Gather of the uint8 rows and scales,
+then `(q - 128) * scale`; com.microsoft `GatherBlockQuantized` is missing from the WASM build
+transformers.js loads), float32 in and out (export/tables.py). In the VED layout's decoder,
+which holds both the table and the tied LM head, the lookup reads the head's own
+`MatMulNBits` weight and scales, so the table is stored once (it was stored twice: fp16 for
+the lookup and 8-bit for the head). The
 llava layout's separate `embed_tokens` graph gets the identical 8-bit values, so both layouts
 give the same tokens. Earlier the table was fp16: onnxruntime's quantizers offer only
 per-tensor int8 (7% of captions changed on the real LM, from the embeddings alone) or 4-bit
