@@ -30,6 +30,8 @@ from distilvit.generate import generate_ids
 from distilvit.images import load_image
 from distilvit.model import Captioner
 from distilvit.ort import OnnxCaptioner
+from distilvit.ort.files import graph_file
+from distilvit.ort.ved import DECODER, VedCaptioner
 from distilvit.tokens import until_eos
 
 TJS = NODE_MODULES / "@huggingface" / "transformers"
@@ -185,6 +187,24 @@ def test_int8_and_fp16_run_and_agreement_with_fp32_is_reported(browser, eos, dty
     record_property(f"{dtype}_agreement_with_fp32", rates)
     print(f"\ntransformers.js {dtype} greedy ids equal to fp32 (browser) on "
           f"{len(names)} images: {rates}")
+
+
+def test_ved_q8_with_one_table_equals_python_ort(browser, ved_dir, images, eos):
+    """The VED int8 decoder looks tokens up in its LM head's 8-bit MatMulNBits weight (the
+    table stored once, export/tables.py); the one-line pipeline runs it and picks Python
+    onnxruntime's tokens at the model's size."""
+    import onnx
+
+    decoder = onnx.load(str(ved_dir / graph_file(DECODER, "int8")))
+    gathered = {n.input[0] for n in decoder.graph.node if n.op_type == "Gather"}
+    assert [n for n in decoder.graph.node if n.op_type == "MatMulNBits"
+            and {n.input[1], n.input[2]} <= gathered]
+    python = VedCaptioner(ved_dir, "int8")
+    pixels = python.preprocess([images / name for name in AT_SIZE])
+    expected = [until_eos(row, eos) for row in python.generate_ids(
+        pixels, python.generation).tolist()]
+    got = [_ids(browser["results"]["ved", "q8"][name], eos) for name in AT_SIZE]
+    assert got == expected, f"{python.decode(got)} vs {python.decode(expected)}"
 
 
 # ----- real language-model weights (SmolLM2-135M, tests/real_lm_fixtures.py) ----------------

@@ -8,20 +8,30 @@ uint8 per tensor at run time), which was not faithful on a real LM: with SmolLM2
 shapes test scenes, its decoder alone left 11% of greedy captions identical to fp32 (-18.5
 points of attribute accuracy), because a real LM's activations have outlier channels that
 one uint8 scale per tensor cannot hold. With weight-only 8 bits and the fp16 embedding table
-below, 95% stayed identical (-0.5 points; docs/onnx-export.md).
+of the time, 95% stayed identical (-0.5 points); with the 8-bit table below, on another
+200-step SmolLM2 captioner, 97% (+0.5 points; the fp16 table gave 96.5%, docs/onnx-export.md).
 
 q4 (transformers.js's `dtype: "q4"`, files `*_q4.onnx`) stores the decoder's MatMul weights in
-4 bits, symmetric, one scale per block of `BLOCK` rows, except the LM head, kept at 8 bits: it is the matmul whose rounding
-decides the greedy token directly, and one of the largest (the tied embedding table). The
+4 bits, symmetric, one scale per block of `BLOCK` rows, except the LM head (named `lm_head`, or
+found by its weight: the token table transposed), kept at 8 bits: it is the matmul whose
+rounding decides the greedy token directly, and the tied embedding table shares it. The
 vision graph is as in int8. `BLOCK` = 32 is also GGUF's block (Q8_0, Q4_1) along the same
 axis, so a GGUF-sourced LM's 8-bit tables re-quantize without loss.
 
-The token-embedding table of the llava layout (`embed_tokens`, a Gather) is stored in fp16
-in both, with float32 input and output: onnxruntime's quantizers offer only per-tensor
-int8 (7% of captions changed on the real LM, from the embeddings alone) or 4-bit blocks
-(`GatherBlockQuantized`, 3x the error) for a Gather. The VED layout's decoder, which holds the
-table itself, stores it in fp16 the same way, so both layouts give the same tokens. Convolutions stay fp32: the
-only one is SigLIP's patch embedding (small), and ConvInteger is missing from some runtimes.
+The token-embedding table is stored in the same 8-bit blocks (symmetric, `BLOCK` values per
+scale along the hidden axis), looked up with standard ops (Gather of the uint8 rows and scales,
+then `(q - 128) * scale`; com.microsoft `GatherBlockQuantized` is missing from the WASM build
+transformers.js loads), float32 in and out (export/tables.py). In the VED layout's decoder,
+which holds both the table and the tied LM head, the lookup reads the head's own
+`MatMulNBits` weight and scales, so the table is stored once (it was stored twice: fp16 for
+the lookup and 8-bit for the head). The
+llava layout's separate `embed_tokens` graph gets the identical 8-bit values, so both layouts
+give the same tokens. Earlier the table was fp16: onnxruntime's quantizers offer only
+per-tensor int8 (7% of captions changed on the real LM, from the embeddings alone) or 4-bit
+blocks (3x the error) for a Gather; 8-bit blocks are ours, made by the MatMulNBits quantizer.
+
+Convolutions stay fp32: the only one is SigLIP's patch embedding (small), and ConvInteger is
+missing from some runtimes.
 
 fp16 converts every float tensor, inputs and outputs included, except `pixel_values`:
 transformers.js's image processors always make float32 pixels and feed them without a cast
@@ -32,9 +42,17 @@ cache, embeddings and logits are fp16, which transformers.js handles.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from distilvit.export.tables import (
+    block_tables,
+    quantize_table_graph,
+    tied_heads,
+    token_tables,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +61,7 @@ INT8_OPS = {"embed_tokens": ["Gather"], "vision_encoder": ["MatMul"],
 BLOCK = 32  # rows per scale (and zero point): GGUF's block; transformers.js's q4 models use 32
 FOUR_BIT_GRAPHS = {"decoder_model_merged"}  # the other graphs of a q4 variant are as int8
 EIGHT_BIT_NODES = ("lm_head",)  # MatMuls kept at 8 bits in a 4-bit graph (name contains)
-FP16_TABLE_GRAPHS = {"embed_tokens"}  # a lone embedding table: fp16 weights, fp32 in/out
+TABLE_GRAPHS = {"embed_tokens"}  # a lone embedding table: 8-bit blocks (tables.py)
 FLOAT32_INPUTS = ["pixel_values"]  # kept float32 in the fp16 variants (see above)
 
 
@@ -51,8 +69,8 @@ def make_variant(source: Path, target: Path, graph: str, variant: str,
                  int8_ops: dict[str, list[str]] | None = None) -> None:
     """`int8_ops` maps graph name -> op types to quantize (default: the LLaVA layout's)."""
     ops = (int8_ops or INT8_OPS)[graph]
-    if variant in ("int8", "q4") and graph in FP16_TABLE_GRAPHS:
-        convert_fp16(source, target, keep_io=True)
+    if variant in ("int8", "q4") and graph in TABLE_GRAPHS:
+        quantize_table_graph(source, target, BLOCK)
     elif variant in ("int8", "q4"):
         quantize_weights(source, target, ops, 4 if variant == "q4" and graph in
                          FOUR_BIT_GRAPHS else 8)
@@ -65,19 +83,25 @@ def make_variant(source: Path, target: Path, graph: str, variant: str,
 
 
 def quantize_weights(source: Path, target: Path, op_types: list[str], bits: int) -> None:
-    """MatMul weights to `bits` (MatMulNBits; EIGHT_BIT_NODES at 8); any Gather in
-    `op_types` (the VED decoder's embedding table) to fp16, as `embed_tokens` is."""
+    """MatMul weights to `bits` (MatMulNBits; EIGHT_BIT_NODES and a head tied to the token
+    table at 8); with "Gather" in `op_types` (the VED decoder) the token table to 8-bit blocks
+    sharing the tied head's initializers, any other float Gather to fp16."""
     import onnx
 
     model = onnx.load(str(source))
     if "MatMul" in op_types:
-        keep8 = [n.name for n in model.graph.node if n.op_type == "MatMul"
-                 and any(key in n.name for key in EIGHT_BIT_NODES)] if bits < 8 else []
+        keep8 = sorted({n.name for n in model.graph.node if n.op_type == "MatMul"
+                        and any(key in n.name for key in EIGHT_BIT_NODES)}
+                       | set(tied_heads(model))) if bits < 8 else []
         model = _matmul_nbits(model, bits, exclude=keep8)
         if keep8:  # the only float MatMul weights left
             model = _matmul_nbits(model, 8)
     if "Gather" in op_types:
-        model = _fp16_gathers(model)
+        tables = {gather.name for gather, _ in token_tables(model)}
+        others = [name for name in _float_gathers(model) if name not in tables]
+        model = block_tables(model, BLOCK)
+        if others:  # e.g. GPT-2's position table
+            model = _fp16_gathers(model, others)
     onnx.save(model, str(target))
 
 
@@ -98,13 +122,38 @@ def _matmul_nbits(model, bits: int, exclude: list[str] | None = None):
     return quantizer.model.model
 
 
-def _fp16_gathers(model):
-    """Only the Gathers (embedding tables) in fp16, cast back to float32 after: every other
-    op is on the converter's block list."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+def _fp16_gathers(model, names: list[str]):
+    """The tables of the Gathers `names` stored in fp16, each row cast back to float32 after
+    the lookup. (onnxruntime's fp16 converter with every other op blocked also rounds the
+    tensors between blocked nodes to fp16.)"""
+    from onnx import TensorProto, helper, numpy_helper
 
-    others = sorted({n.op_type for n in model.graph.node} - {"Gather"})
-    return convert_float_to_float16(model, keep_io_types=True, op_block_list=others)
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes = []
+    for node in model.graph.node:
+        nodes.append(node)
+        if node.op_type != "Gather" or node.name not in names:
+            continue
+        table = inits[node.input[0]]
+        table.CopyFrom(numpy_helper.from_array(
+            numpy_helper.to_array(table).astype("float16"), table.name))
+        output = node.output[0]
+        node.output[0] = f"{output}/fp16"
+        nodes.append(helper.make_node("Cast", [node.output[0]], [output],
+                                      name=f"{node.name}/to_float", to=TensorProto.FLOAT))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model
+
+
+def _float_gathers(model) -> list[str]:
+    """Gathers that read a float initializer no other node reads."""
+    import onnx
+
+    floats = {t.name for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    readers = Counter(name for n in model.graph.node for name in n.input)
+    return [n.name for n in model.graph.node if n.op_type == "Gather" and n.input[0] in floats
+            and readers[n.input[0]] == 1]
 
 
 def quantize_int8(source: Path, target: Path, op_types: list[str]) -> None:
