@@ -1,19 +1,26 @@
 """Which graph and which layers make a quantized variant drift from fp32.
 
     python bench/quantize_sensitivity.py EXPORT_DIR [--variant int8] [--samples 200]
-        [--layer-images 8] [--quantized-from DIR] [--output runs/bench/quantize_sensitivity.json]
+        [--layer-images 8] [--quantized-from DIR] [--eight-bit-nodes lm_head,/mlp/]
+        [--output runs/bench/quantize_sensitivity.json]
 
 EXPORT_DIR is a llava-layout export (its fp32 graphs are read). The variant's graphs are made
 with today's recipe (distilvit.export.quantize), or taken from `--quantized-from DIR`, an
 export made with another recipe (e.g. an older distilvit). Two measurements:
 
 1. graphs: the variant's graphs swapped in one at a time,
-   the other graphs kept fp32; per graph, the share of greedy captions identical to fp32's
-   and the attribute-accuracy change on `--samples` shapes test images;
+   the other graphs kept fp32, then all of them (`all`: the variant as shipped); per row, the
+   share of greedy captions identical to fp32's, the attribute-accuracy change on `--samples`
+   shapes test images and the variant's graph sizes (MB);
 2. layers: the decoder with every MatMul quantized; per MatMul, the relative error
    ||quantized - fp32|| / ||fp32|| of its output on the prompt (prefill) of
    `--layer-images` images. Errors compound through the layers; the jumps point at the
    sensitive ones.
+
+`--eight-bit-nodes` replaces the q4 recipe's EIGHT_BIT_NODES (which MatMuls, by name part,
+stay at 8 bits; the others are stored in 4) for this run, to compare recipes on one model.
+The q4 graphs are made from the export's fp32 (merged) decoder, not from the unmerged trace
+that `distilvit export` uses: compare with `--quantized-from` an export's own q4 files.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import numpy as np
 from distilvit.config import ShapesConfig
 from distilvit.data.synthetic import make_example
 from distilvit.eval.attributes import attribute_scores
+from distilvit.export import quantize
 from distilvit.export.quantize import make_variant
 from distilvit.ort import OnnxCaptioner
 from distilvit.ort.files import GRAPHS, graph_file
@@ -55,16 +63,16 @@ def variant_graph(export_dir: Path, graph: str, variant: str, target: Path,
     return target
 
 
-def one_graph_folder(export_dir: Path, scratch: Path, graph: str, variant: str,
+def one_graph_folder(export_dir: Path, scratch: Path, graphs: tuple[str, ...], variant: str,
                      quantized_from: Path | None = None) -> Path:
-    """A copy of the export whose `variant` files are fp32 except `graph`, quantized."""
-    folder = scratch / f"{variant}-{graph}"
+    """A copy of the export whose `variant` files are fp32 except `graphs`, quantized."""
+    folder = scratch / f"{variant}-{'-'.join(graphs)}"
     shutil.copytree(export_dir, folder, ignore=shutil.ignore_patterns("*.onnx", "*.onnx_data"))
     for g in GRAPHS:
         source = export_dir / graph_file(g, "fp32")
         os.symlink(source.resolve(), folder / graph_file(g, "fp32"))
         target = folder / graph_file(g, variant)
-        if g == graph:
+        if g in graphs:
             made = variant_graph(export_dir, g, variant, target, quantized_from)
             if made != target:
                 os.symlink(made.resolve(), target)
@@ -74,20 +82,24 @@ def one_graph_folder(export_dir: Path, scratch: Path, graph: str, variant: str,
 
 
 def graph_sensitivity(export_dir: Path, variant: str, n: int,
-                      quantized_from: Path | None = None) -> dict:
+                      quantized_from: Path | None = None,
+                      rows: tuple[str, ...] = (*GRAPHS, "all")) -> dict:
     images, truth = scenes(n)
     reference = captions(export_dir, "fp32", images)
     base = attribute_scores(reference, truth)["attribute_accuracy"]
     out = {"images": n, "fp32_attribute_accuracy": base}
     with tempfile.TemporaryDirectory() as scratch:
-        for graph in GRAPHS:
-            folder = one_graph_folder(export_dir, Path(scratch), graph, variant,
+        for label in rows:
+            graphs = GRAPHS if label == "all" else (label,)
+            folder = one_graph_folder(export_dir, Path(scratch), graphs, variant,
                                       quantized_from)
             got = captions(folder, variant, images)
-            out[graph] = {
+            out[label] = {
                 "identical": sum(a == b for a, b in zip(got, reference, strict=True)) / n,
-                "attribute_change": attribute_scores(got, truth)["attribute_accuracy"] - base}
-            print(f"{variant} on {graph} alone: {out[graph]}", flush=True)
+                "attribute_change": attribute_scores(got, truth)["attribute_accuracy"] - base,
+                "mb": {g: round((folder / graph_file(g, variant)).stat().st_size / 1e6, 1)
+                       for g in graphs}}
+            print(f"{variant} on {label}: {out[label]}", flush=True)
     return out
 
 
@@ -151,18 +163,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quantized-from", type=Path, metavar="DIR",
                         help="take the variant's graphs from this export instead of making them")
     parser.add_argument("--skip-graphs", action="store_true", help="layer errors only")
+    parser.add_argument("--skip-layers", action="store_true", help="graph rows only")
+    parser.add_argument("--rows", default=",".join((*GRAPHS, "all")),
+                        help="graph rows to measure, comma-separated (default: %(default)s)")
+    parser.add_argument("--eight-bit-nodes", metavar="PARTS",
+                        help="comma-separated name parts of the MatMuls q4 keeps at 8 bits "
+                             f"(default {','.join(quantize.EIGHT_BIT_NODES)})")
     parser.add_argument("--output", type=Path,
                         default=Path("runs/bench/quantize_sensitivity.json"))
     args = parser.parse_args(argv)
-    result = {"variant": args.variant, "recipe": str(args.quantized_from or "current")}
+    if args.eight_bit_nodes:
+        quantize.EIGHT_BIT_NODES = tuple(args.eight_bit_nodes.split(","))
+    result = {"variant": args.variant, "recipe": str(args.quantized_from or "current"),
+              "eight_bit_nodes": list(quantize.EIGHT_BIT_NODES)}
     if not args.skip_graphs:
         result["graphs"] = graph_sensitivity(args.export_dir, args.variant, args.samples,
-                                             args.quantized_from)
-    errors = layer_errors(args.export_dir, args.variant, args.layer_images,
-                          args.quantized_from)
-    result["layers"] = errors
-    for name, error in sorted(errors.items(), key=lambda kv: -kv[1])[:15]:
-        print(f"  {error:.4f}  {name}")
+                                             args.quantized_from, tuple(args.rows.split(",")))
+    if not args.skip_layers:
+        errors = layer_errors(args.export_dir, args.variant, args.layer_images,
+                              args.quantized_from)
+        result["layers"] = errors
+        for name, error in sorted(errors.items(), key=lambda kv: -kv[1])[:15]:
+            print(f"  {error:.4f}  {name}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     return 0

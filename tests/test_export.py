@@ -267,13 +267,13 @@ def trained_report(shapes_model_dir, shapes_export_dir):
 
 
 def test_trained_variants_keep_captions_and_the_threshold_can_fail(trained_report):
-    """fp32, int8 and fp16 pass the default threshold; a threshold above a variant's rate
-    fails with one line naming it."""
+    """Every variant (fp32, int8, q4, fp16) passes the default threshold; a threshold above a
+    variant's rate fails with one line naming it."""
     report = trained_report
     rates = {c.variant: c.identical for c in report.checks}
     assert report.dataset_images == 48 and rates["fp32"] == 1.0
-    kept = {v: r for v, r in rates.items() if v != "q4"}
-    assert all(rate >= ExportConfig().min_identical for rate in kept.values()), rates
+    assert sorted(rates) == ["fp16", "fp32", "int8", "q4"]
+    assert all(rate >= ExportConfig().min_identical for rate in rates.values()), rates
     worst = min(report.checks, key=lambda c: c.identical)
     if worst.identical < 1.0:
         with pytest.raises(FidelityError) as info:
@@ -281,11 +281,12 @@ def test_trained_variants_keep_captions_and_the_threshold_can_fail(trained_repor
         assert worst.variant in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="q4 keeps 43 of 48 captions of the trained tiny model "
-                   "(0.896 < 0.9) and far fewer with real SmolLM2 weights: the q4 goal of "
-                   "issue 14 is not met yet")
 def test_q4_keeps_captions_of_the_trained_model(trained_report):
+    """q4 (base weights in 4-bit min-max blocks, LoRA unmerged at 8 bits) passes the default
+    threshold; on the real-LM captioner it kept 99.5% of 200 captions (docs/onnx-export.md)."""
     check_fidelity(trained_report, ExportConfig().min_identical)
+    q4 = next(c for c in trained_report.checks if c.variant == "q4")
+    assert q4.identical >= ExportConfig().min_identical
 
 
 def test_export_fails_when_a_variant_is_below_min_identical(trained_dir, tmp_path, capsys):
@@ -306,9 +307,10 @@ def test_export_fails_when_a_variant_is_below_min_identical(trained_dir, tmp_pat
 
 
 def test_int8_and_q4_are_weight_only(exported):
-    """Weights in 8 (int8) or 4 bits (q4, LM head at 8) with float compute: no activation is
-    quantized at run time (dynamic INT8 was unfaithful on a real LM, docs/onnx-export.md);
-    the embedding table is in 8-bit blocks (uint8 rows and float scales) with float32 in and out."""
+    """Weights in 8 (int8) or 4 bits (q4: the base weights, LoRA kept unmerged beside them
+    with the LM head at 8) with float compute: no activation is quantized at run time
+    (dynamic INT8 was unfaithful on a real LM, docs/onnx-export.md); the embedding table is
+    in 8-bit blocks (uint8 rows and float scales) with float32 in and out."""
     def nodes(variant: str, graph: str = "decoder_model_merged") -> list:
         return list(onnx.load(str(exported / graph_file(graph, variant))).graph.node)
 
@@ -322,9 +324,13 @@ def test_int8_and_q4_are_weight_only(exported):
         assert not [n for n in decoder if n.op_type.startswith("DynamicQuantize")]
         nbits = {n.name.removesuffix("_Q8").removesuffix("_Q4"): bits(n) for n in decoder
                  if n.op_type == "MatMulNBits"}
-        assert sorted(nbits) == sorted(fp32_weights), variant
-        want = {name: 8 if variant == "int8" or "lm_head" in name else 4 for name in nbits}
-        assert nbits == want, variant
+        layers = tuple({n.split("/base_layer/")[0] + "/" for n in nbits if "/base_layer/" in n})
+        lora = {n for n in nbits if "/base_layer/" not in n and layers and n.startswith(layers)}
+        assert bool(lora) == (variant == "q4") and {nbits[name] for name in lora} <= {8}
+        base = {name.replace("/base_layer", ""): b for name, b in nbits.items()
+                if name not in lora}
+        assert base == {name: 4 if variant == "q4" and "lm_head" not in name else 8
+                        for name in fp32_weights}, variant
         embed = onnx.load(str(exported / graph_file("embed_tokens", variant)))
         assert [i.type.tensor_type.elem_type for i in embed.graph.output] == [
             onnx.TensorProto.FLOAT]

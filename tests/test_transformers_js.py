@@ -38,7 +38,7 @@ TJS = NODE_MODULES / "@huggingface" / "transformers"
 TJS_ORT = TJS / "node_modules" / "onnxruntime-web" / "dist"
 HERE = Path(__file__).resolve().parent / "transformersjs"
 LAYOUTS = {"ved": "ved", "llava": "llava"}  # runner -> folder under /models/
-DTYPES = ("fp32", "q8", "fp16")
+DTYPES = ("fp32", "q8", "q4", "fp16")
 AT_SIZE = [f"scene{i}.png" for i in range(6)]
 
 pytestmark = [needs_browser, pytest.mark.skipif(
@@ -171,9 +171,9 @@ def test_other_sizes_agreement_is_reported(browser, python_ids, eos, images, sha
                    == _ids(browser["results"]["ved", "fp32"][n], eos) for n in others)
 
 
-@pytest.mark.parametrize("dtype", ["q8", "fp16"])
-def test_int8_and_fp16_run_and_agreement_with_fp32_is_reported(browser, eos, dtype,
-                                                               record_property):
+@pytest.mark.parametrize("dtype", ["q8", "q4", "fp16"])
+def test_variants_run_and_agreement_with_fp32_is_reported(browser, eos, dtype,
+                                                          record_property):
     names = browser["names"]
     rates = {}
     for runner in LAYOUTS:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import peft
 import torch
 from torch import nn
 
@@ -66,15 +67,20 @@ def export_captioner(model: Captioner, output_dir: str | Path,
     tokenizer = copy.deepcopy(model.tokenizer)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    with quiet_tracing(), torch.inference_mode(False), torch.no_grad():
-        prefix_tokens = export_vision(model, out / graph_file("vision_encoder", "fp32"))
-        export_embed(lm, max(shape.vocab_size, image_token_id + 1),
-                     out / graph_file("embed_tokens", "fp32"))
-        export_decoder(lm, shape, out / graph_file("decoder_model_merged", "fp32"))
     variants = ["fp32", *QUANTIZE_CHOICES[quantize]]
-    write_layout(out, model, lm, shape, tokenizer, image_token_id, prefix_tokens, variants,
-                 OPSET)
-    write_variants(out, GRAPHS, variants)
+    unmerged = out / ONNX_DIR / "decoder_unmerged.tmp.onnx"
+    try:
+        with quiet_tracing(), torch.inference_mode(False), torch.no_grad():
+            prefix_tokens = export_vision(model, out / graph_file("vision_encoder", "fp32"))
+            export_embed(lm, max(shape.vocab_size, image_token_id + 1),
+                         out / graph_file("embed_tokens", "fp32"))
+            export_decoder(lm, shape, out / graph_file("decoder_model_merged", "fp32"))
+            sources = q4_sources(model, shape, variants, unmerged, "decoder_model_merged")
+        write_layout(out, model, lm, shape, tokenizer, image_token_id, prefix_tokens, variants,
+                     OPSET)
+        write_variants(out, GRAPHS, variants, sources=sources)
+    finally:
+        unmerged.unlink(missing_ok=True)
     logger.info("exported %s (%s)", out, ", ".join(variants))
     return ExportResult(out, shape, prefix_tokens, variants, file_sizes(out))
 
@@ -91,12 +97,27 @@ def start_export(model: Captioner, output_dir: str | Path,
 
 
 def write_variants(out: Path, graphs: tuple[str, ...], variants: list[str],
-                   int8_ops: dict[str, list[str]] | None = None) -> None:
-    """Every variant after fp32 (the first) of every graph, made from the fp32 file."""
+                   int8_ops: dict[str, list[str]] | None = None,
+                   sources: dict[tuple[str, str], Path] | None = None) -> None:
+    """Every variant after fp32 (the first) of every graph, made from the fp32 file or from
+    `sources[(graph, variant)]` (the q4 decoder's unmerged trace, see `q4_sources`)."""
     for variant in variants[1:]:
         for graph in graphs:
-            make_variant(out / graph_file(graph, "fp32"), out / graph_file(graph, variant),
-                         graph, variant, int8_ops)
+            source = (sources or {}).get((graph, variant), out / graph_file(graph, "fp32"))
+            make_variant(source, out / graph_file(graph, variant), graph, variant, int8_ops)
+
+
+def q4_sources(model: Captioner, shape: LMShape, variants: list[str], path: Path,
+               graph: str) -> dict[tuple[str, str], Path]:
+    """{(graph, "q4"): path} after tracing the decoder there with LoRA kept as separate
+    MatMuls, when q4 is asked for and the LM has LoRA; else {} (q4 from the fp32 graph).
+
+    q4 stores the base weights in 4 bits and LoRA's factors at 8 (distilvit.export.quantize):
+    merged, LoRA's update moves every base weight off the 4-bit grid it came on."""
+    if "q4" not in variants or not isinstance(model.lm, peft.PeftModel):
+        return {}
+    export_decoder(causal_lm(copy.deepcopy(model.lm)).float().eval(), shape, path)
+    return {(graph, "q4"): path}
 
 
 def file_sizes(out: Path) -> dict[str, int]:

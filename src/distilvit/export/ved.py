@@ -51,6 +51,7 @@ from distilvit.export.onnx_export import (
     export_decoder,
     export_vision,
     file_sizes,
+    q4_sources,
     quiet_tracing,
     start_export,
     write_variants,
@@ -72,19 +73,27 @@ STALE_FILES = ("processor_config.json",)  # the LLaVA layout's, left by an earli
 def export_ved(model: Captioner, output_dir: str | Path, quantize: str = "int8") -> ExportResult:
     """Write the two fp32 graphs, the requested variants and the config files."""
     out, lm, shape = start_export(model, output_dir, quantize)
-    core = out / ONNX_DIR / "decoder_core.tmp.onnx"
+    variants = ["fp32", *QUANTIZE_CHOICES[quantize]]
+    temporary = {name: out / ONNX_DIR / f"{name}.tmp.onnx"
+                 for name in ("decoder_core", "decoder_core_unmerged", "decoder_unmerged")}
     try:
         with quiet_tracing(), torch.inference_mode(False), torch.no_grad():
             prefix_tokens = export_vision(model, out / graph_file(ENCODER, "fp32"),
                                           "last_hidden_state")
-            export_decoder(lm, shape, core)
+            export_decoder(lm, shape, temporary["decoder_core"])
+            unmerged = q4_sources(model, shape, variants, temporary["decoder_core_unmerged"],
+                                  DECODER)
         table = lm.get_input_embeddings().weight.detach().float().numpy()
-        prepend_prefix(core, table, out / graph_file(DECODER, "fp32"), shape)
+        prepend_prefix(temporary["decoder_core"], table, out / graph_file(DECODER, "fp32"), shape)
+        sources = {}
+        for key, core in unmerged.items():  # the q4 decoder's source, with the same prefix
+            prepend_prefix(core, table, temporary["decoder_unmerged"], shape)
+            sources[key] = temporary["decoder_unmerged"]
+        write_ved_layout(out, model, lm, shape, prefix_tokens, variants)
+        write_variants(out, GRAPHS, variants, INT8_OPS, sources)
     finally:
-        core.unlink(missing_ok=True)
-    variants = ["fp32", *QUANTIZE_CHOICES[quantize]]
-    write_ved_layout(out, model, lm, shape, prefix_tokens, variants)
-    write_variants(out, GRAPHS, variants, INT8_OPS)
+        for path in temporary.values():
+            path.unlink(missing_ok=True)
     logger.info("exported %s as %s (%s)", out, LAYOUT, ", ".join(variants))
     return ExportResult(out, shape, prefix_tokens, variants, file_sizes(out), GRAPHS)
 
