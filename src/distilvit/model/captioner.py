@@ -52,14 +52,15 @@ class Captioner(nn.Module):
         lm_size = causal_lm(lm).config.hidden_size
         num_patches = _encoder_patches(encoder)
         if num_patches:
-            check_grid(num_patches, config.projector.pixel_shuffle_factor)
+            factor = config.projector.pixel_shuffle_factor
+            check_grid(num_patches, factor)
+            # [prefix][separator][caption or generated tokens], checked before anything is built
+            longest = max(config.max_length, config.generation.max_new_tokens)
+            check_positions(causal_lm(lm), num_patches // factor**2 + 1 + longest,
+                            "--max-length or --max-new-tokens")
         self.projector = Projector(config.projector, encoder.hidden_size, lm_size, num_patches)
         self.format = SequenceFormat.from_tokenizer(tokenizer, config.max_length,
                                                     config.separator_token)
-        if num_patches:  # [prefix][separator][caption or generated tokens]
-            longest = max(config.max_length, config.generation.max_new_tokens)
-            check_positions(causal_lm(lm), num_patches // config.projector.pixel_shuffle_factor
-                            ** 2 + 1 + longest, "--max-length or --max-new-tokens")
 
     # ----- construction ---------------------------------------------------------------
     @classmethod
