@@ -2,7 +2,7 @@
 
     python bench/quantize_sensitivity.py EXPORT_DIR [--variant int8] [--samples 200]
         [--layer-images 8] [--quantized-from DIR] [--eight-bit-nodes lm_head,/mlp/]
-        [--output runs/bench/quantize_sensitivity.json]
+        [--block 64] [--accuracy-level 4] [--output runs/bench/quantize_sensitivity.json]
 
 EXPORT_DIR is a llava-layout export (its fp32 graphs are read). The variant's graphs are made
 with today's recipe (distilvit.export.quantize), or taken from `--quantized-from DIR`, an
@@ -21,6 +21,10 @@ export made with another recipe (e.g. an older distilvit). Two measurements:
 stay at 8 bits; the others are stored in 4) for this run, to compare recipes on one model.
 The q4 graphs are made from the export's fp32 (merged) decoder, not from the unmerged trace
 that `distilvit export` uses: compare with `--quantized-from` an export's own q4 files.
+
+`--block` replaces BLOCK (rows per scale) and `--accuracy-level` sets MatMulNBits'
+`accuracy_level` on every quantized MatMul of the graphs made here (4: activations quantized to
+int8 per block, ONNX Runtime's fast kernels on x86/ARM CPUs), to measure what either would cost.
 """
 
 from __future__ import annotations
@@ -54,13 +58,30 @@ def captions(folder: Path, variant: str, images: list) -> list[str]:
             for c in model.caption(images[start:start + 32])]
 
 
+ACCURACY_LEVEL = 0  # MatMulNBits' accuracy_level in the graphs made here (--accuracy-level)
+
+
 def variant_graph(export_dir: Path, graph: str, variant: str, target: Path,
                   quantized_from: Path | None) -> Path:
     """`graph` of `variant`: made into `target`, or the file in `quantized_from`."""
     if quantized_from is not None:
         return quantized_from / graph_file(graph, variant)
     make_variant(export_dir / graph_file(graph, "fp32"), target, graph, variant)
+    if ACCURACY_LEVEL:
+        set_accuracy_level(target, ACCURACY_LEVEL)
     return target
+
+
+def set_accuracy_level(path: Path, level: int) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        if node.op_type == "MatMulNBits":
+            kept = [a for a in node.attribute if a.name != "accuracy_level"]
+            del node.attribute[:]
+            node.attribute.extend([*kept, onnx.helper.make_attribute("accuracy_level", level)])
+    onnx.save(model, str(path))
 
 
 def one_graph_folder(export_dir: Path, scratch: Path, graphs: tuple[str, ...], variant: str,
@@ -169,13 +190,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eight-bit-nodes", metavar="PARTS",
                         help="comma-separated name parts of the MatMuls q4 keeps at 8 bits "
                              f"(default {','.join(quantize.EIGHT_BIT_NODES)})")
+    parser.add_argument("--block", type=int, choices=[16, 32, 64, 128, 256],
+                        help=f"rows per scale (default {quantize.BLOCK})")
+    parser.add_argument("--accuracy-level", type=int, choices=[0, 1, 2, 3, 4], default=0,
+                        help="MatMulNBits accuracy_level of the graphs made (default 0)")
     parser.add_argument("--output", type=Path,
                         default=Path("runs/bench/quantize_sensitivity.json"))
     args = parser.parse_args(argv)
+    global ACCURACY_LEVEL
+    ACCURACY_LEVEL = args.accuracy_level
     if args.eight_bit_nodes:
         quantize.EIGHT_BIT_NODES = tuple(args.eight_bit_nodes.split(","))
+    if args.block:
+        quantize.BLOCK = args.block
     result = {"variant": args.variant, "recipe": str(args.quantized_from or "current"),
-              "eight_bit_nodes": list(quantize.EIGHT_BIT_NODES)}
+              "eight_bit_nodes": list(quantize.EIGHT_BIT_NODES), "block": quantize.BLOCK,
+              "accuracy_level": ACCURACY_LEVEL}
     if not args.skip_graphs:
         result["graphs"] = graph_sensitivity(args.export_dir, args.variant, args.samples,
                                              args.quantized_from, tuple(args.rows.split(",")))
