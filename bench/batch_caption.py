@@ -1,7 +1,8 @@
 """Batch captioning throughput: a naive loop against `distilvit caption --output`, and Ray.
 
-`base` architecture with random weights, exported to ONNX and run in INT8 (the recommended
-runtime for batch jobs on CPUs). The bench writes `--images` photo-like JPEGs (smooth colour
+`base` architecture with random weights, exported to ONNX and run in INT8 (`--variant fp32`
+runs the fp32 graphs of the same export instead: on CPUs the weight-only INT8 computes slower
+than fp32, docs/batch.md). The bench writes `--images` photo-like JPEGs (smooth colour
 fields with grain, sizes from 640x480 to 4000x3000) and times, each in its own process:
 
 (a) naive: open the model, then for each file `model.caption([path])` (what a user scripts);
@@ -16,7 +17,8 @@ runs on `--large` hard links of the same files, to show that its memory does not
 the number of inputs. The compute floor: encoder + decoder FLOPs per image at the INT8 matmul
 rate measured here with ONNX Runtime.
 
-    python bench/batch_caption.py [--images 200] [--large 1000] [--json out.json] [--keep DIR]
+    python bench/batch_caption.py [--images 200] [--large 1000] [--variant int8]
+        [--json out.json] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import json, sys, time, resource
 from pathlib import Path
 from distilvit.caption_model import open_model
 from distilvit.config import BackendConfig, GenerationConfig
-model = open_model(sys.argv[1], BackendConfig(onnx_variant="int8"))
+model = open_model(sys.argv[1], BackendConfig(onnx_variant=sys.argv[4]))
 tokens = int(sys.argv[3])
 generation = GenerationConfig(max_new_tokens=tokens, min_new_tokens=tokens)
 paths = sorted(str(p) for p in Path(sys.argv[2]).rglob("*.jpg"))
@@ -128,34 +130,37 @@ def summary_rate(stdout: str) -> float:
     return float(match.group(1))
 
 
-def caption_command(model: Path, images: Path, out: Path, tokens: int,
+def caption_command(model: Path, images: Path, out: Path, tokens: int, variant: str,
                     *extra: str) -> list[str]:
     return [sys.executable, "-m", "distilvit", "caption", str(model), str(images),
-            "--output", str(out), "--onnx-variant", "int8", "--min-new-tokens", str(tokens),
+            "--output", str(out), "--onnx-variant", variant, "--min-new-tokens", str(tokens),
             "--max-new-tokens", str(tokens), *extra]
 
 
-def command_run(model: Path, images: Path, out: Path, tokens: int, *extra: str) -> dict:
+def command_run(model: Path, images: Path, out: Path, tokens: int, variant: str,
+                *extra: str) -> dict:
     """The command on `images` into a fresh `out`: its images/s, wall seconds, peak RSS."""
-    stdout, wall, rss = run_measured(caption_command(model, images, fresh(out), tokens, *extra))
+    stdout, wall, rss = run_measured(caption_command(model, images, fresh(out), tokens, variant,
+                                                     *extra))
     return {"images_per_s": summary_rate(stdout), "wall_s": wall, "peak_rss_mb": rss}
 
 
-def measure_runs(model: Path, work: Path, count: int, large: int, tokens: int) -> dict:
+def measure_runs(model: Path, work: Path, count: int, large: int, tokens: int,
+                 variant: str) -> dict:
     images = work / f"images{count}"
     paths = make_images(images, count)
     naive_out, naive_wall, naive_rss = run_measured(
-        [sys.executable, "-c", NAIVE, str(model), str(images), str(tokens)])
+        [sys.executable, "-c", NAIVE, str(model), str(images), str(tokens), variant])
     naive = json.loads(naive_out.strip().splitlines()[-1])
     runs = {"naive loop": {"images_per_s": naive["images"] / naive["seconds"],
                            "wall_s": naive_wall, "peak_rss_mb": naive_rss}}
-    runs["caption --output"] = command_run(model, images, work / "b.jsonl", tokens)
+    runs["caption --output"] = command_run(model, images, work / "b.jsonl", tokens, variant)
     runs["caption --engine ray"] = command_run(model, images, work / "c.parquet", tokens,
-                                               "--engine", "ray")
+                                               variant, "--engine", "ray")
     memory = {count: runs["caption --output"]["peak_rss_mb"]}
     if large:
         link_copies(paths, work / f"large{large}", large)
-        row = command_run(model, work / f"large{large}", work / "large.jsonl", tokens)
+        row = command_run(model, work / f"large{large}", work / "large.jsonl", tokens, variant)
         runs[f"caption --output ({large} inputs)"] = row
         memory[large] = row["peak_rss_mb"]
     return {"runs": runs, "rss_by_inputs_mb": memory}
@@ -168,27 +173,29 @@ def main(argv: list[str] | None = None) -> dict:
                         help="inputs for the memory check of (b) (0 = skip)")
     parser.add_argument("--tokens", type=int, default=20,
                         help="new tokens per caption, fixed (random weights stop anywhere)")
+    parser.add_argument("--variant", choices=["int8", "fp32"], default="int8",
+                        help="the export's graphs every run uses (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", type=Path, help="model and images here (reused) instead of "
                                                   "a temp dir")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
-        report = measure(work, args.images, args.large, args.tokens)
+        report = measure(work, args.images, args.large, args.tokens, args.variant)
     print_table(report)
     write_json(report, args.json)
     return report
 
 
-def measure(work: Path, count: int, large: int, tokens: int) -> dict:
+def measure(work: Path, count: int, large: int, tokens: int, variant: str) -> dict:
     from batch_floor import compute_floor, export_base_int8
 
     model = export_base_int8(work / "model")
-    report = measure_runs(model, work, count, large, tokens)
+    report = measure_runs(model, work, count, large, tokens, variant)
     runs = report["runs"]
     floor = compute_floor(model, tokens)
     seconds_per_image = 1 / runs["caption --output"]["images_per_s"]
-    return {**report, "images": count, "sizes": SIZES, "new_tokens": tokens, "cpus": os.cpu_count(),
+    return {**report, "images": count, "variant": variant, "sizes": SIZES, "new_tokens": tokens, "cpus": os.cpu_count(),
             "load_average": os.getloadavg(), "floor": floor,
             "b_seconds_per_image": seconds_per_image,
             "b_over_floor": seconds_per_image / floor["seconds_per_image"],
@@ -197,7 +204,7 @@ def measure(work: Path, count: int, large: int, tokens: int) -> dict:
 
 
 def print_table(report: dict) -> None:
-    print(f"base architecture, random weights, ONNX INT8; {report['images']} JPEGs "
+    print(f"base architecture, random weights, ONNX {report['variant']}; {report['images']} JPEGs "
           f"{report['sizes'][0]}..{report['sizes'][-1]}; {report['cpus']} CPUs, load average "
           f"{report['load_average'][0]:.1f} (shared machine)")
     print(f"{'run':<36}{'images/s':>10}{'wall s':>9}{'peak RSS MB':>13}")
