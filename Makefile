@@ -115,7 +115,7 @@ export: install ## ONNX graphs + INT8, checked against torch (MODEL, OUT=MODEL-o
 # ----- batch captioning (see docs/batch.md) -------------------------------------------------
 IMAGES ?=
 ENGINE ?= local
-VARIANT ?= int8
+VARIANT ?= fp32
 CAPTION_MODEL = $(if $(filter command line environment,$(origin MODEL)),$(MODEL))
 CAPTION_TO = $(if $(filter command line environment,$(origin OUT)),--output $(OUT),\
 	--output $(IMAGES) --output-format imagefolder)
@@ -123,7 +123,7 @@ CAPTION_TO = $(if $(filter command line environment,$(origin OUT)),--output $(OU
 .PHONY: caption-folder
 caption-folder: install ## caption every image under IMAGES (MODEL=an export, OUT=x.jsonl|x.parquet, default IMAGES/metadata.jsonl; ENGINE=local|ray); resumable
 	@test -n "$(IMAGES)" -a -n "$(CAPTION_MODEL)" || \
-		{ echo "error: give IMAGES=a folder and MODEL=a model folder (an export: INT8)"; exit 2; }
+		{ echo "error: give IMAGES=a folder and MODEL=a model folder (an ONNX export)"; exit 2; }
 	$(VENV)/bin/distilvit caption $(CAPTION_MODEL) $(IMAGES) $(CAPTION_TO) --engine $(ENGINE) \
 		--onnx-variant $(VARIANT)
 

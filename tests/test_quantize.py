@@ -5,7 +5,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from distilvit.export.quantize import BLOCK, quantize_weights
+from distilvit.export.quantize import BLOCK, FOUR_BIT_BLOCK, TABLE_BLOCK, quantize_weights
 
 K, N = 96, 40
 MLP = "/model/layers.0/mlp/down_proj/base_layer/MatMul"
@@ -13,12 +13,12 @@ EIGHT_BIT = ["/lm_head/MatMul", "/model/layers.0/mlp/down_proj/default/MatMul"]
 
 
 def q4_1_grid(rng: np.random.Generator) -> np.ndarray:
-    """[K, N] weights as GGUF's Q4_1 stores them: per block of BLOCK rows of a column,
+    """[K, N] weights as GGUF's Q4_1 stores them: per block of FOUR_BIT_BLOCK rows of a column,
     min + d * q with q in 0..15 using both ends, float min and d."""
-    q = rng.integers(0, 16, (K // BLOCK, BLOCK, N))
+    q = rng.integers(0, 16, (K // FOUR_BIT_BLOCK, FOUR_BIT_BLOCK, N))
     q[:, 0], q[:, 1] = 0, 15
-    d = rng.uniform(1e-3, 2e-2, (K // BLOCK, 1, N))
-    low = rng.uniform(-0.2, 0.0, (K // BLOCK, 1, N))
+    d = rng.uniform(1e-3, 2e-2, (K // FOUR_BIT_BLOCK, 1, N))
+    low = rng.uniform(-0.2, 0.0, (K // FOUR_BIT_BLOCK, 1, N))
     return (low + d * q).astype(np.float32).reshape(K, N)
 
 
@@ -69,3 +69,36 @@ def test_q4_keeps_the_lm_head_and_lora_at_eight_bits(tmp_path):
         assert q4[1] == 8 and q4 == relative_error(tmp_path, name, weight, 8)
     error, bits = relative_error(tmp_path, MLP, weight, 4)
     assert bits == 4 and 1e-3 < error < 0.2
+
+
+def test_int8_blocks_the_head_as_the_table_and_other_weights_coarser(tmp_path):
+    """8-bit weights get one scale per BLOCK rows; the LM head per TABLE_BLOCK, the token
+    table's block (GGUF's Q8_0), whether it is tied or only named `lm_head`."""
+    weight = np.random.default_rng(3).standard_normal((K, N)).astype(np.float32)
+    one_matmul(tmp_path / "fp32.onnx", EIGHT_BIT[0], weight)
+    quantize_weights(tmp_path / "fp32.onnx", tmp_path / "q.onnx", ["MatMul"], 8)
+    blocks = {node.name.split("_Q")[0]: next(a.i for a in node.attribute
+                                             if a.name == "block_size")
+              for node in onnx.load(str(tmp_path / "q.onnx")).graph.node}
+    assert blocks == {EIGHT_BIT[0]: TABLE_BLOCK, MLP: BLOCK} and TABLE_BLOCK < BLOCK
+
+
+def test_a_rank_16_factor_is_not_padded_to_a_whole_block(tmp_path):
+    """LoRA's up factor has 16 input rows: stored in one block of 16, not padded to BLOCK."""
+    weight = np.random.default_rng(4).standard_normal((16, N)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="/up/default_1/MatMul")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", N])],
+        [numpy_helper.from_array(weight, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "fp32.onnx"))
+    quantize_weights(tmp_path / "fp32.onnx", tmp_path / "q.onnx", ["MatMul"], 8)
+    (node,) = onnx.load(str(tmp_path / "q.onnx")).graph.node
+    packed = next(t for t in onnx.load(str(tmp_path / "q.onnx")).graph.initializer
+                  if t.data_type == TensorProto.UINT8)
+    assert next(a.i for a in node.attribute if a.name == "block_size") == 16
+    assert np.prod(packed.dims) == 16 * N
+    x = np.random.default_rng(5).standard_normal((3, 16)).astype(np.float32)
+    got, want = run(tmp_path / "q.onnx", x)[0], x @ weight
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-2

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from distilvit.export import ved
-from distilvit.export.quantize import BLOCK, quantize_weights
+from distilvit.export.quantize import TABLE_BLOCK, quantize_weights
 from distilvit.export.tables import block_quantize
 from distilvit.ort.files import graph_file
 
@@ -34,10 +34,10 @@ def _tied_graph(path, vocab: int, hidden: int, tied: bool = True) -> np.ndarray:
 
 
 def _dequantized(table: np.ndarray) -> np.ndarray:
-    """What 8-bit symmetric blocks of BLOCK hold for `table` (zero point 128)."""
-    packed, scales = block_quantize(table, BLOCK)
+    """What 8-bit symmetric blocks of TABLE_BLOCK hold for `table` (zero point 128)."""
+    packed, scales = block_quantize(table, TABLE_BLOCK)
     rows, hidden = table.shape
-    values = (packed.reshape(rows, -1).astype(np.float32) - 128) * np.repeat(scales, BLOCK, 1)
+    values = (packed.reshape(rows, -1).astype(np.float32) - 128) * np.repeat(scales, TABLE_BLOCK, 1)
     return values[:, :hidden]
 
 
@@ -110,7 +110,7 @@ def test_ved_decoder_stores_the_table_once(shapes_ved_dir, variant):
     big = _big_initializers(model, table.size)
     assert [t.data_type for t in big] == [TensorProto.UINT8]
     weight = numpy_helper.to_array(big[0])
-    assert np.array_equal(weight, block_quantize(table, BLOCK)[0])
+    assert np.array_equal(weight, block_quantize(table, TABLE_BLOCK)[0])
 
 
 def test_llava_embed_tokens_holds_the_ved_tables_blocks(shapes_export_dir, shapes_ved_dir):

