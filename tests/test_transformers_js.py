@@ -240,15 +240,29 @@ def real_lm_browser(real_lm_export_dir, images, tmp_path_factory) -> dict:
             for run, result in zip(runs, out["results"], strict=True)}
 
 
+@pytest.fixture(scope="module")
+def real_lm_python(real_lm_export_dir, images):
+    """Python ONNX Runtime's (eos, greedy ids, captions) per variant, computed once: both
+    runners compare with them (each 0.2-0.7 GB variant is loaded once, not once per runner)."""
+    cache = {}
+
+    def of(variant: str) -> tuple[int, list[list[int]], list[str]]:
+        if variant not in cache:
+            python = OnnxCaptioner(real_lm_export_dir, variant)
+            eos = python.meta["eos_id"]
+            pixels = python.preprocess([images / name for name in REAL_LM_IMAGES])
+            ids = [until_eos(row, eos) for row in python.generate_ids(
+                pixels, python.generation).tolist()]
+            cache[variant] = eos, ids, python.decode(ids)
+        return cache[variant]
+    return of
+
+
 @pytest.mark.parametrize(("runner", "dtype"), [(r, d) for r, ds in REAL_LM_RUNS.items()
                                                for d in ds])
-def test_real_lm_browser_tokens_equal_python_ort(real_lm_browser, real_lm_export_dir, images,
-                                                 runner, dtype):
-    python = OnnxCaptioner(real_lm_export_dir, OUR_VARIANT[dtype])
-    eos = python.meta["eos_id"]
-    pixels = python.preprocess([images / name for name in REAL_LM_IMAGES])
-    expected = [until_eos(row, eos) for row in python.generate_ids(
-        pixels, python.generation).tolist()]
+def test_real_lm_browser_tokens_equal_python_ort(real_lm_browser, real_lm_python, runner, dtype):
+    eos, expected, captions = real_lm_python(OUR_VARIANT[dtype])
     got = [_ids(entry, eos) for entry in real_lm_browser[runner, dtype]]
-    assert got == expected, f"{runner} {dtype}: {python.decode(got)} vs {python.decode(expected)}"
+    assert got == expected, f"{runner} {dtype}: browser ids {got} vs Python's {expected} " \
+        f"({captions})"
     assert all(ids for ids in got)
