@@ -291,9 +291,11 @@ def test_q4_keeps_captions_of_the_trained_model(trained_report):
 
 def test_export_fails_when_a_variant_is_below_min_identical(trained_dir, tmp_path, capsys):
     """The random-weight test model has near-flat logits: its INT8 captions differ from
-    torch's on some shapes scenes, so asking for all of them identical fails the export."""
+    torch's on some shapes scenes, so asking for all of them identical fails the export.
+    Eight scenes are enough: INT8's captions equal torch's on 1 of the first 8, 1 of 12 and
+    4 of 24 (measured), so the one differing caption the failure needs is not down to chance."""
     code = main(["export", str(trained_dir), "--output-dir", str(tmp_path / "out"),
-                 "--quantize", "int8", "--verify-dataset", "shapes", "--verify-samples", "24",
+                 "--quantize", "int8", "--verify-dataset", "shapes", "--verify-samples", "8",
                  "--min-identical", "1.0"])
     captured = capsys.readouterr()
     report = json.loads((tmp_path / "out" / "verification.json").read_text())
@@ -301,7 +303,7 @@ def test_export_fails_when_a_variant_is_below_min_identical(trained_dir, tmp_pat
     assert int8["identical"] < 1.0, "the test needs a variant that differs"
     assert code == 1 and captured.err.count("\n") == 1
     assert captured.err.startswith("error: ") and "int8" in captured.err
-    assert "identical captions to torch on 24 test images" in captured.out
+    assert "identical captions to torch on 8 test images" in captured.out
     assert main(["export", str(trained_dir), "--output-dir", str(tmp_path / "out"),
                  "--min-identical", "1.5"]) == 2
 

@@ -53,19 +53,19 @@ PTB_CASES = [
 
 @pytest.fixture(scope="module")
 def java_runs():
-    """Both corpora scored with Java, sharing one METEOR JVM (each takes seconds to load)."""
+    """Both corpora scored with Java in a `one_meteor()` block: one METEOR JVM (each takes
+    seconds to load), which the block closes."""
     if shutil.which("java") is None:
         pytest.skip("needs a Java runtime")
-    shared, real_close, closed = metrics._start_meteor(), metrics._close_meteor, []
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(metrics, "_start_meteor", lambda: shared)
-            mp.setattr(metrics, "_close_meteor", closed.append)
+    started, real_start = [], metrics._start_meteor
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(metrics, "_start_meteor", lambda: started.append(real_start()) or started[-1])
+        with metrics.one_meteor():
             same = caption_metrics(IDENTICAL, REFERENCES)
             other = caption_metrics(UNRELATED, REFERENCES)
-    finally:
-        real_close(shared)
-    return {"identical": same, "unrelated": other, "meteor": shared, "closed": closed}
+            running = started[0].meteor_p.returncode is None
+    return {"identical": same, "unrelated": other, "started": started,
+            "running_in_block": running}
 
 
 def no_java(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,11 +88,18 @@ def test_identical_captions_score_high_unrelated_low(java_runs) -> None:
     assert other["mean_length"] == pytest.approx((4 + 0 + 6 + 3) / 4)
 
 
-def test_meteor_jvm_is_closed(java_runs) -> None:
-    scorer = java_runs["meteor"]
-    assert java_runs["closed"] == [scorer, scorer]  # once per caption_metrics call
+def test_meteor_jvm_is_shared_then_closed(java_runs) -> None:
+    assert len(java_runs["started"]) == 1 and java_runs["running_in_block"]
+    scorer = java_runs["started"][0]
     assert scorer.meteor_p.returncode is not None
     assert scorer.meteor_p.stdin.closed and scorer.meteor_p.stdout.closed
+
+
+def test_a_shared_meteor_scores_as_a_fresh_one(java_runs) -> None:
+    """The second corpus scored in the shared JVM, again on a JVM of its own (which
+    caption_metrics closes before returning): every score the same."""
+    alone = caption_metrics(UNRELATED, REFERENCES)
+    assert alone == java_runs["unrelated"]
 
 
 @needs_java
@@ -210,3 +217,25 @@ def test_dead_meteor_jvm_gives_none_not_a_hang(monkeypatch, caplog) -> None:
     scorer.lock.release()
     del scorer
     gc.collect()
+
+
+@needs_java
+def test_a_dead_shared_meteor_is_not_reused(monkeypatch, caplog) -> None:
+    """In a `one_meteor()` block a JVM that failed is dropped (its lock may be held): the
+    next call starts its own instead of waiting on the dead one."""
+    real_start = metrics._start_meteor
+    started = []
+
+    def start_and_kill():
+        scorer = real_start()
+        scorer.meteor_p.kill()
+        scorer.meteor_p.wait()
+        started.append(scorer)
+        return scorer
+
+    monkeypatch.setattr(metrics, "_start_meteor", start_and_kill)
+    with caplog.at_level(logging.WARNING), metrics.one_meteor():
+        first = caption_metrics(IDENTICAL, REFERENCES)
+        second = caption_metrics(UNRELATED, REFERENCES)
+    assert first["meteor"] is None and second["meteor"] is None
+    assert len(started) == 2 and started[0] is not started[1]

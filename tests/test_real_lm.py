@@ -45,12 +45,29 @@ def test_language_model_alone_continues_a_fixed_prompt(smollm2_dir):
     assert tokenizer.decode(out[0, prompt.input_ids.shape[1]:]) == " Paris."
 
 
-def test_checkpoint_naming_a_gguf_decoder_reloads(smollm2_gguf, smollm2_dir, tmp_path):
+def test_checkpoint_naming_a_gguf_decoder_reloads(smollm2_gguf, smollm2_dir, tmp_path,
+                                                  monkeypatch):
     """`--decoder-model` names the .gguf file itself: the checkpoint records it, and reloads
-    with the same LM weights (those of the converted folder) and tokenizer."""
+    with the same LM weights (those of the converted folder) and tokenizer.
+
+    De-quantizing the GGUF costs ~15 s, so it is done once, by the reload (which goes
+    through `Captioner.build` and `load_language_model` like the first build): the first
+    build gets the converted folder's LM for the .gguf path it asks for; its tokenizer is
+    still read from the GGUF."""
+    from distilvit.model import captioner
+
+    asked = []
+
+    def converted_folder_lm(path: str, trust_remote_code: bool = False):
+        asked.append(path)
+        return load_language_model(str(smollm2_dir))
+
     config = dataclasses.replace(preset("tiny"),
                                  decoder=DecoderConfig(name_or_path=str(smollm2_gguf)))
-    model = Captioner.build(config)
+    with monkeypatch.context() as patch:
+        patch.setattr(captioner, "load_language_model", converted_folder_lm)
+        model = Captioner.build(config)
+    assert asked == [str(smollm2_gguf)]
     model.save_pretrained(tmp_path / "model")
     recorded = json.loads((tmp_path / "model" / "config.json").read_text())
     assert recorded["captioner"]["decoder"]["name_or_path"] == str(smollm2_gguf)

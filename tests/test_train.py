@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 from distilvit.cli import main
 from distilvit.config import CaptionerConfig, OptimConfig, TrainConfig
 from distilvit.data.features import DataSpec, load_split
+from distilvit.eval.metrics import one_meteor
 from distilvit.model import Captioner
 from distilvit.model.lora import causal_lm
 from distilvit.train.loop import Trainer, prepare_for_training, total_steps
@@ -36,6 +37,13 @@ def _fit(config: CaptionerConfig, cfg: TrainConfig) -> Captioner:
 
 
 def test_cli_trains_saves_and_scores(tmp_path, vision_dir, lm_dirs, capsys):
+    """Train (final eval on) then `eval`; both score in one METEOR JVM, started once (the
+    same scores as a JVM each: tests/test_metrics.py)."""
+    with one_meteor():
+        _train_then_eval(tmp_path, vision_dir, lm_dirs, capsys)
+
+
+def _train_then_eval(tmp_path, vision_dir, lm_dirs, capsys) -> None:
     out = tmp_path / "cli-run"
     code = main(["train", "--encoder-model", str(vision_dir), "--decoder-model",
                  str(lm_dirs["llama"]), "--dataset", "shapes", "--sample", "40",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,12 +22,13 @@ from distilvit.words.lexicons import lexicon
 if TYPE_CHECKING:
     from pycocoevalcap.meteor.meteor import Meteor
 
-__all__ = ["MetricError", "caption_metrics", "gendered_rate"]
+__all__ = ["MetricError", "caption_metrics", "gendered_rate", "one_meteor"]
 
 logger = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 Captions = dict[Any, list[str]]  # image id -> tokenised captions, pycocoevalcap's input shape
+_kept = threading.local()  # .state: the METEOR JVM a `one_meteor()` block shares, per thread
 
 
 class MetricError(DistilvitError):
@@ -52,14 +53,18 @@ def caption_metrics(predictions: Mapping[K, str], references: Mapping[K, Sequenc
         logger.warning("java not found on PATH: captions are tokenised by a Python mimic of "
                        "PTBTokenizer and METEOR is reported as None")
     # METEOR spends seconds loading its paraphrase table: start it before the other work.
-    scorer = _start_meteor() if java is not None and meteor else None
+    kept = getattr(_kept, "state", None)
+    scorer = _meteor_for(kept) if java is not None and meteor else None
+    scores: dict[str, Any] = {}
     try:
         gts, res = _tokenised(predictions, refs, java)
         scores = _pure_python_scores(gts, res)
         scores["meteor"] = _meteor_score(scorer, gts, res) if scorer is not None else None
     finally:
-        if scorer is not None:
-            _close_meteor(scorer)
+        if scorer is not None and (kept is None or scores.get("meteor") is None):
+            _close_meteor(scorer)  # a failed JVM is not kept: the next call starts its own
+            if kept is not None:
+                kept["scorer"] = None
     if spice:
         scores["spice"] = _spice_score(gts, res)
     scores["mean_length"] = sum(len(p.split()) for p in predictions.values()) / len(res)
@@ -142,6 +147,36 @@ def _cider_score(gts: Captions, res: Captions) -> float | None:
 
     score, _ = Cider().compute_score(gts, res)
     return float(score)
+
+
+@contextlib.contextmanager
+def one_meteor() -> Iterator[None]:
+    """`caption_metrics` calls in this block (same thread) share one METEOR JVM.
+
+    Starting METEOR costs seconds per call (its paraphrase table); scoring several caption
+    sets, e.g. an export's variants against torch, pays it once. METEOR scores each call's
+    captions on their own, so the numbers are those of separate calls (tests/test_metrics.py).
+    The JVM starts on first use and is closed when the outermost block ends.
+    """
+    if getattr(_kept, "state", None) is not None:  # nested: the outer block owns the JVM
+        yield
+        return
+    _kept.state = state = {"scorer": None}
+    try:
+        yield
+    finally:
+        _kept.state = None
+        if state["scorer"] is not None:
+            _close_meteor(state["scorer"])
+
+
+def _meteor_for(kept: dict[str, Any] | None) -> Meteor | None:
+    """The block's shared METEOR (started now if it has none yet), else a new one."""
+    if kept is None:
+        return _start_meteor()
+    if kept["scorer"] is None:
+        kept["scorer"] = _start_meteor()
+    return kept["scorer"]
 
 
 def _start_meteor() -> Meteor | None:

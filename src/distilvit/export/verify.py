@@ -177,21 +177,23 @@ def _dataset_fidelity(model: Captioner, folder, cfg: ExportConfig, gen: Generati
     of `verify_dataset`, both from one greedy run per variant."""
     from distilvit.data.features import DataSpec, read_split
     from distilvit.eval.evaluate import caption_rows, score
+    from distilvit.eval.metrics import one_meteor
 
     spec = DataSpec(datasets=(cfg.verify_dataset,), split="test", sample=cfg.verify_samples)
     data = read_split(spec)
     rows = list(range(len(data)))
     reference = caption_rows(model, data, gen, progress=False)
-    report.torch_metrics = _shown(score(reference, data, rows))
-    report.dataset_images = len(rows)
-    for check in report.checks:
-        onnx = runner(folder, check.variant)
-        predictions = caption_rows(onnx, data, gen, 32, progress=False)
-        check.identical = sum(a == b for a, b in zip(predictions, reference, strict=True)
-                              ) / len(rows)
-        metrics = _shown(score(predictions, data, rows))
-        check.metric_change = {k: metrics[k] - v for k, v in report.torch_metrics.items()
-                               if k in metrics}
+    with one_meteor():  # torch and every variant scored in one METEOR JVM (seconds each)
+        report.torch_metrics = _shown(score(reference, data, rows))
+        report.dataset_images = len(rows)
+        for check in report.checks:
+            onnx = runner(folder, check.variant)
+            predictions = caption_rows(onnx, data, gen, 32, progress=False)
+            check.identical = sum(a == b for a, b in zip(predictions, reference, strict=True)
+                                  ) / len(rows)
+            metrics = _shown(score(predictions, data, rows))
+            check.metric_change = {k: metrics[k] - v for k, v in report.torch_metrics.items()
+                                   if k in metrics}
 
 
 def _shown(metrics: dict[str, Any]) -> dict[str, float]:

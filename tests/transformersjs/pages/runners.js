@@ -102,10 +102,10 @@ class LlavaRunner {
 
 // distilvit's own module (src/distilvit/web, mounted at /web/) on the LLaVA layout.
 class DistilvitRunner {
-  static async load(model, dtype, { threads } = {}) {
+  static async load(model, dtype, { threads, cache } = {}) {
     const { Captioner } = await import('/web/captioner.js');
     return new DistilvitRunner(await Captioner.load(new URL(model, location.href).href,
-      { dtype: dtype === 'q8' ? 'int8' : dtype, device: 'wasm', threads }));
+      { dtype: dtype === 'q8' ? 'int8' : dtype, device: 'wasm', threads, cache }));
   }
 
   constructor(captioner) {
@@ -131,8 +131,9 @@ let lastId = 0;
 
 // Make a captioner; with `reload`, dispose it and make it again: the first load pays the
 // WASM runtime's start (and our module's cache fill), the second shows the steady cost.
-export async function load(kind, model, dtype, { reload = false, threads } = {}) {
-  const make = () => RUNNERS[kind].load(model, dtype, { threads });
+// `cache: false`: our module skips the Cache API (its default is on; the stock runners ignore it).
+export async function load(kind, model, dtype, { reload = false, threads, cache } = {}) {
+  const make = () => RUNNERS[kind].load(model, dtype, { threads, cache });
   let started = now();
   let runner = await make();
   const loadMs = now() - started;
