@@ -1,9 +1,10 @@
 """Batch captioning throughput: a naive loop against `distilvit caption --output`, and Ray.
 
-`base` architecture with random weights, exported to ONNX and run in INT8 (`--variant fp32`
-runs the fp32 graphs of the same export instead: on CPUs the weight-only INT8 computes slower
-than fp32, docs/batch.md). The bench writes `--images` photo-like JPEGs (smooth colour
-fields with grain, sizes from 640x480 to 4000x3000) and times, each in its own process:
+`base` architecture with random weights, exported to ONNX (fp32 and INT8) and run in fp32, the
+command's default variant (`--variant int8` runs the INT8 graphs instead: on CPUs the weight-
+only INT8 computes slower than fp32, docs/batch.md). The bench writes `--images` photo-like
+JPEGs (smooth colour fields with grain, sizes from 640x480 to 4000x3000) and times, each in its
+own process:
 
 (a) naive: open the model, then for each file `model.caption([path])` (what a user scripts);
 (b) `distilvit caption MODEL FOLDER --output x.jsonl` with its defaults;
@@ -17,7 +18,7 @@ runs on `--large` hard links of the same files, to show that its memory does not
 the number of inputs. The compute floor: encoder + decoder FLOPs per image at the INT8 matmul
 rate measured here with ONNX Runtime.
 
-    python bench/batch_caption.py [--images 200] [--large 1000] [--variant int8]
+    python bench/batch_caption.py [--images 200] [--large 1000] [--variant fp32]
         [--json out.json] [--keep DIR]
 """
 
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="inputs for the memory check of (b) (0 = skip)")
     parser.add_argument("--tokens", type=int, default=20,
                         help="new tokens per caption, fixed (random weights stop anywhere)")
-    parser.add_argument("--variant", choices=["int8", "fp32"], default="int8",
+    parser.add_argument("--variant", choices=["fp32", "int8"], default="fp32",
                         help="the export's graphs every run uses (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", type=Path, help="model and images here (reused) instead of "
