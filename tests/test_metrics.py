@@ -194,8 +194,9 @@ def test_spice_offline_is_one_clear_error(monkeypatch) -> None:
     assert "\n" not in str(caught.value)
 
 
-@needs_java
-def test_dead_meteor_jvm_gives_none_not_a_hang(monkeypatch, caplog) -> None:
+@pytest.fixture()
+def dead_meteors(monkeypatch) -> list:
+    """Every METEOR started from now on has its JVM killed at once; the list collects them."""
     real_start = metrics._start_meteor
     started = []
 
@@ -207,6 +208,12 @@ def test_dead_meteor_jvm_gives_none_not_a_hang(monkeypatch, caplog) -> None:
         return scorer
 
     monkeypatch.setattr(metrics, "_start_meteor", start_and_kill)
+    return started
+
+
+@needs_java
+def test_dead_meteor_jvm_gives_none_not_a_hang(dead_meteors, caplog) -> None:
+    started = dead_meteors
     with caplog.at_level(logging.WARNING):
         scores = caption_metrics(IDENTICAL, REFERENCES)
     assert scores["meteor"] is None and "METEOR failed" in caplog.text
@@ -220,20 +227,10 @@ def test_dead_meteor_jvm_gives_none_not_a_hang(monkeypatch, caplog) -> None:
 
 
 @needs_java
-def test_a_dead_shared_meteor_is_not_reused(monkeypatch, caplog) -> None:
+def test_a_dead_shared_meteor_is_not_reused(dead_meteors, caplog) -> None:
     """In a `one_meteor()` block a JVM that failed is dropped (its lock may be held): the
     next call starts its own instead of waiting on the dead one."""
-    real_start = metrics._start_meteor
-    started = []
-
-    def start_and_kill():
-        scorer = real_start()
-        scorer.meteor_p.kill()
-        scorer.meteor_p.wait()
-        started.append(scorer)
-        return scorer
-
-    monkeypatch.setattr(metrics, "_start_meteor", start_and_kill)
+    started = dead_meteors
     with caplog.at_level(logging.WARNING), metrics.one_meteor():
         first = caption_metrics(IDENTICAL, REFERENCES)
         second = caption_metrics(UNRELATED, REFERENCES)
