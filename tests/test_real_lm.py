@@ -17,7 +17,7 @@ from distilvit.errors import UsageError
 from distilvit.generate import generate_ids
 from distilvit.model import Captioner
 from distilvit.model.decoder import load_language_model, load_tokenizer
-from distilvit.model.gguf import gguf_location
+from distilvit.model.gguf import gguf_location, one_reading
 from distilvit.ort import OnnxCaptioner
 from distilvit.tokens import until_eos
 from real_lm_fixtures import TRAIN_STEPS, needs_smollm2
@@ -37,6 +37,29 @@ def test_gguf_location_names_the_file(tmp_path, smollm2_gguf):
 
 
 @torch.inference_mode()
+def test_one_reading_parses_each_gguf_once_and_restores_the_module(tmp_path):
+    import gguf
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_block_count(2)
+    writer.add_tensor("token_embd.weight", np.arange(8, dtype=np.float32).reshape(2, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    real_reader, real_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with one_reading():
+        first = gguf.GGUFReader(path)
+        with one_reading():  # nested: the enclosing block's readers
+            assert gguf.GGUFReader(str(path)) is first
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is \
+            gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
+        assert first.tensors[0].data.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (real_reader, real_map)
+    assert gguf.GGUFReader(path) is not gguf.GGUFReader(path)
+
+
 def test_language_model_alone_continues_a_fixed_prompt(smollm2_dir):
     lm = load_language_model(str(smollm2_dir))
     tokenizer = load_tokenizer(str(smollm2_dir))
@@ -50,7 +73,7 @@ def test_checkpoint_naming_a_gguf_decoder_reloads(smollm2_gguf, smollm2_dir, tmp
     """`--decoder-model` names the .gguf file itself: the checkpoint records it, and reloads
     with the same LM weights (those of the converted folder) and tokenizer.
 
-    De-quantizing the GGUF costs ~15 s, so it is done once, by the reload (which goes
+    Loading the GGUF's weights costs ~6 s, so it is done once, by the reload (which goes
     through `Captioner.build` and `load_language_model` like the first build): the first
     build gets the converted folder's LM for the .gguf path it asks for; its tokenizer is
     still read from the GGUF."""
