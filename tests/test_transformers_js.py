@@ -21,11 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from browser_harness import NODE_MODULES, needs_browser, run_script, serve
-from distilvit.config import GenerationConfig, ShapesConfig
-from distilvit.data.synthetic import make_example
+from browser_harness import run_script, serve
+from distilvit.config import GenerationConfig
 from distilvit.generate import generate_ids
 from distilvit.images import load_image
 from distilvit.model import Captioner
@@ -33,39 +31,12 @@ from distilvit.ort import OnnxCaptioner
 from distilvit.ort.files import graph_file
 from distilvit.ort.ved import DECODER, VedCaptioner
 from distilvit.tokens import until_eos
+from tjs_harness import AT_SIZE, HERE, TJS, TJS_ORT, needs_tjs, write_images
 
-TJS = NODE_MODULES / "@huggingface" / "transformers"
-TJS_ORT = TJS / "node_modules" / "onnxruntime-web" / "dist"
-HERE = Path(__file__).resolve().parent / "transformersjs"
 LAYOUTS = {"ved": "ved", "llava": "llava"}  # runner -> folder under /models/
 DTYPES = ("fp32", "q8", "q4", "fp16")
-AT_SIZE = [f"scene{i}.png" for i in range(6)]
 
-pytestmark = [needs_browser, pytest.mark.skipif(
-    not (TJS / "dist" / "transformers.js").is_file() or not TJS_ORT.is_dir(),
-    reason="@huggingface/transformers is not installed (npm install)")]
-
-
-def write_images(folder: Path) -> list[str]:
-    """Scenes at the model's size (the shapes default), then other sizes, alpha, grayscale
-    and JPEG."""
-    side = ShapesConfig().image_size
-
-    def scene(index: int, size: int = side) -> Image.Image:
-        return make_example("test", index, ShapesConfig(image_size=size)).image
-
-    for i, name in enumerate(AT_SIZE):
-        scene(i).save(folder / name)
-    scene(6, 128).save(folder / "scene-128px.png")
-    scene(7, 160).resize((120, 70), Image.Resampling.BILINEAR).save(folder / "wide.png")
-    scene(8, 48).save(folder / "scene-48px.png")
-    rgba = scene(9).convert("RGBA")
-    alpha = (np.arange(side * side) % 256).reshape(side, side).astype(np.uint8)
-    rgba.putalpha(Image.fromarray(alpha))
-    rgba.save(folder / "rgba.png")
-    scene(10).convert("L").save(folder / "gray.png")
-    scene(11).save(folder / "scene.jpg", quality=85)
-    return sorted(p.name for p in folder.iterdir())
+pytestmark = needs_tjs
 
 
 @pytest.fixture(scope="module")
@@ -205,64 +176,3 @@ def test_ved_q8_with_one_table_equals_python_ort(browser, ved_dir, images, eos):
         pixels, python.generation).tolist()]
     got = [_ids(browser["results"]["ved", "q8"][name], eos) for name in AT_SIZE]
     assert got == expected, f"{python.decode(got)} vs {python.decode(expected)}"
-
-
-# ----- real language-model weights (SmolLM2-135M, tests/real_lm_fixtures.py) ----------------
-# Every shipped variant, in stock transformers.js (LLaVA layout) and in our module: the
-# browser's greedy ids must be Python ONNX Runtime's for the same variant, on scenes at the
-# model's size (where the browser's pixels are Pillow's).
-REAL_LM_RUNS = {"llava": ("fp32", "q8", "q4", "fp16"), "distilvit": ("fp32", "q8", "q4")}
-OUR_VARIANT = {"fp32": "fp32", "q8": "int8", "q4": "q4", "fp16": "fp16"}
-# Two scenes: each run's load (0.1-0.6 GB of weights) costs more than its captions, and a
-# second, different scene already checks that a run's state does not leak into the next
-# caption; both are at the model's size, where the browser's pixels are Pillow's exactly.
-REAL_LM_IMAGES = AT_SIZE[:2]
-
-
-@pytest.fixture(scope="module")
-def real_lm_browser(real_lm_export_dir, images, tmp_path_factory) -> dict:
-    """Every run's ids per image. Our module runs without the Cache API (filling it with
-    0.6 GB of fp32 weights costs seconds; the cache is tested in test_browser_captioner.py)."""
-    from browser_harness import ORT_DIST, WEB_DIR
-
-    mounts = {"/": HERE / "pages", "/tjs/": TJS / "dist", "/ort-tjs/": TJS_ORT,
-              "/web/": WEB_DIR, "/ort/": ORT_DIST, "/models/real-lm/": real_lm_export_dir,
-              "/images/": images}
-    with serve(mounts) as server:
-        urls = [f"{server.url}/images/{name}" for name in REAL_LM_IMAGES]
-        runs = [{"runner": runner, "model": "/models/real-lm/", "dtype": dtype, "urls": urls,
-                 "options": {}, "cache": False}
-                for runner, dtypes in REAL_LM_RUNS.items() for dtype in dtypes]
-        out = run_script(HERE / "captions.mjs", {"url": server.url + "/index.html",
-                                                 "runs": runs}, tmp_path_factory.mktemp("tjs-lm"),
-                         timeout=600)
-    return {(run["runner"], run["dtype"]): [result["images"][url] for url in urls]
-            for run, result in zip(runs, out["results"], strict=True)}
-
-
-@pytest.fixture(scope="module")
-def real_lm_python(real_lm_export_dir, images):
-    """Python ONNX Runtime's (eos, greedy ids, captions) per variant, computed once: both
-    runners compare with them (each 0.2-0.7 GB variant is loaded once, not once per runner)."""
-    cache = {}
-
-    def of(variant: str) -> tuple[int, list[list[int]], list[str]]:
-        if variant not in cache:
-            python = OnnxCaptioner(real_lm_export_dir, variant)
-            eos = python.meta["eos_id"]
-            pixels = python.preprocess([images / name for name in REAL_LM_IMAGES])
-            ids = [until_eos(row, eos) for row in python.generate_ids(
-                pixels, python.generation).tolist()]
-            cache[variant] = eos, ids, python.decode(ids)
-        return cache[variant]
-    return of
-
-
-@pytest.mark.parametrize(("runner", "dtype"), [(r, d) for r, ds in REAL_LM_RUNS.items()
-                                               for d in ds])
-def test_real_lm_browser_tokens_equal_python_ort(real_lm_browser, real_lm_python, runner, dtype):
-    eos, expected, captions = real_lm_python(OUR_VARIANT[dtype])
-    got = [_ids(entry, eos) for entry in real_lm_browser[runner, dtype]]
-    assert got == expected, f"{runner} {dtype}: browser ids {got} vs Python's {expected} " \
-        f"({captions})"
-    assert all(ids for ids in got)
