@@ -18,7 +18,8 @@ export made with another recipe (e.g. an older distilvit). Two measurements:
    sensitive ones.
 
 `--eight-bit-nodes` replaces the q4 recipe's EIGHT_BIT_NODES (which MatMuls, by name part,
-stay at 8 bits; the others are stored in 4) for this run, to compare recipes on one model.
+stay at 8 bits; the others are stored in 4) for this run, to compare recipes on one model. The
+LM head stays at 8 bits whatever it says (the recipe keeps every logit MatMul there).
 The q4 graphs are made from the export's fp32 (merged) decoder, not from the unmerged trace
 that `distilvit export` uses: compare with `--quantized-from` an export's own q4 files.
 
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="graph rows to measure, comma-separated (default: %(default)s)")
     parser.add_argument("--eight-bit-nodes", metavar="PARTS",
                         help="comma-separated name parts of the MatMuls q4 keeps at 8 bits "
-                             f"(default {','.join(quantize.EIGHT_BIT_NODES)})")
+                             f"(default {','.join(quantize.EIGHT_BIT_NODES)}; the LM head "
+                             "stays at 8 in any case)")
     parser.add_argument("--block", type=int, choices=[16, 32, 64, 128, 256],
                         help=f"rows per scale (default {quantize.BLOCK})")
     parser.add_argument("--accuracy-level", type=int, choices=[0, 1, 2, 3, 4], default=0,
