@@ -24,7 +24,7 @@ from distilvit.model.gguf import gguf_location, one_reading
 from distilvit.ort import OnnxCaptioner
 from distilvit.tokens import until_eos
 from real_lm_fixtures import TRAIN_STEPS, needs_smollm2
-from tjs_harness import AT_SIZE, HERE, TJS, TJS_ORT, needs_tjs, write_images
+from tjs_harness import AT_SIZE, HERE, TJS, TJS_ORT, needs_tjs, scenes_folder
 
 pytestmark = needs_smollm2
 
@@ -152,9 +152,7 @@ REAL_LM_IMAGES = AT_SIZE[:2]
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("real-lm-images")
-    write_images(folder)
-    return folder
+    return scenes_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

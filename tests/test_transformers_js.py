@@ -31,7 +31,7 @@ from distilvit.ort import OnnxCaptioner
 from distilvit.ort.files import graph_file
 from distilvit.ort.ved import DECODER, VedCaptioner
 from distilvit.tokens import until_eos
-from tjs_harness import AT_SIZE, HERE, TJS, TJS_ORT, needs_tjs, write_images
+from tjs_harness import AT_SIZE, HERE, TJS, TJS_ORT, needs_tjs, scenes_folder
 
 LAYOUTS = {"ved": "ved", "llava": "llava"}  # runner -> folder under /models/
 DTYPES = ("fp32", "q8", "q4", "fp16")
@@ -47,9 +47,7 @@ def ved_dir(shapes_ved_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tjs-images")
-    write_images(folder)
-    return folder
+    return scenes_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

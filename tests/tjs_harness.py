@@ -44,3 +44,11 @@ def write_images(folder: Path) -> list[str]:
     scene(10).convert("L").save(folder / "gray.png")
     scene(11).save(folder / "scene.jpg", quality=85)
     return sorted(p.name for p in folder.iterdir())
+
+
+
+def scenes_folder(tmp_path_factory) -> Path:
+    """A new folder holding `write_images`'s scenes (a test module's `images` fixture)."""
+    folder = tmp_path_factory.mktemp("tjs-images")
+    write_images(folder)
+    return folder
