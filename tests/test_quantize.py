@@ -22,16 +22,19 @@ def q4_1_grid(rng: np.random.Generator) -> np.ndarray:
     return (low + d * q).astype(np.float32).reshape(K, N)
 
 
-def one_matmul(path, name: str, weight: np.ndarray) -> None:
-    """y = x @ weight (node `name`), beside z = x @ a LoRA base weight (node MLP)."""
+def one_matmul(path, name: str, weight: np.ndarray, with_base: bool = True) -> None:
+    """y = x @ weight (node `name`), beside z = x @ a LoRA base weight (node MLP) unless
+    `with_base` is False."""
     nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name=name)]
-    if name != MLP:
+    if name != MLP and with_base:
         nodes.append(helper.make_node("MatMul", ["x", "base"], ["z"], name=MLP))
+    rows = weight.shape[0]
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", K])],
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", rows])],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", N])
          for out in ("y", "z")[:len(nodes)]],
-        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(weight + 1, "base")])
+        [numpy_helper.from_array(weight, "w"),
+         numpy_helper.from_array(weight + 1, "base")][:len(nodes)])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
@@ -86,13 +89,7 @@ def test_int8_blocks_the_head_as_the_table_and_other_weights_coarser(tmp_path):
 def test_a_rank_16_factor_is_not_padded_to_a_whole_block(tmp_path):
     """LoRA's up factor has 16 input rows: stored in one block of 16, not padded to BLOCK."""
     weight = np.random.default_rng(4).standard_normal((16, N)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="/up/default_1/MatMul")], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", N])],
-        [numpy_helper.from_array(weight, "w")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
-              str(tmp_path / "fp32.onnx"))
+    one_matmul(tmp_path / "fp32.onnx", "/up/default_1/MatMul", weight, with_base=False)
     quantize_weights(tmp_path / "fp32.onnx", tmp_path / "q.onnx", ["MatMul"], 8)
     (node,) = onnx.load(str(tmp_path / "q.onnx")).graph.node
     packed = next(t for t in onnx.load(str(tmp_path / "q.onnx")).graph.initializer

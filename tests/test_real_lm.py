@@ -40,7 +40,6 @@ def test_gguf_location_names_the_file(tmp_path, smollm2_gguf):
     assert gguf_location(tmp_path) is None
 
 
-@torch.inference_mode()
 def test_one_reading_parses_each_gguf_once_and_restores_the_module(tmp_path):
     import gguf
 
@@ -64,6 +63,7 @@ def test_one_reading_parses_each_gguf_once_and_restores_the_module(tmp_path):
     assert gguf.GGUFReader(path) is not gguf.GGUFReader(path)
 
 
+@torch.inference_mode()
 def test_language_model_alone_continues_a_fixed_prompt(smollm2_dir):
     lm = load_language_model(str(smollm2_dir))
     tokenizer = load_tokenizer(str(smollm2_dir))
@@ -194,8 +194,7 @@ def real_lm_python(real_lm_export_dir, images):
 
 @pytest.mark.parametrize(("runner", "dtype"), [(r, d) for r, ds in REAL_LM_RUNS.items()
                                                for d in ds])
-@needs_tjs[0]
-@needs_tjs[1]
+@needs_tjs
 def test_real_lm_browser_tokens_equal_python_ort(real_lm_browser, real_lm_python, runner, dtype):
     eos, expected, captions = real_lm_python(OUR_VARIANT[dtype])
     got = [until_eos(entry["ids"], eos) for entry in real_lm_browser[runner, dtype]]

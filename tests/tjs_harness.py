@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_harness import NODE_MODULES, needs_browser
+from browser_harness import NODE_MODULES, browser_missing
 from distilvit.config import ShapesConfig
 from distilvit.data.synthetic import make_example
 
@@ -19,9 +19,10 @@ TJS_ORT = TJS / "node_modules" / "onnxruntime-web" / "dist"
 HERE = Path(__file__).resolve().parent / "transformersjs"
 AT_SIZE = [f"scene{i}.png" for i in range(6)]
 
-needs_tjs = [needs_browser, pytest.mark.skipif(
-    not (TJS / "dist" / "transformers.js").is_file() or not TJS_ORT.is_dir(),
-    reason="@huggingface/transformers is not installed (npm install)")]
+needs_tjs = pytest.mark.skipif(
+    browser_missing() is not None or not (TJS / "dist" / "transformers.js").is_file()
+    or not TJS_ORT.is_dir(),
+    reason=browser_missing() or "@huggingface/transformers is not installed (npm install)")
 
 
 def write_images(folder: Path) -> list[str]:

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 SUFFIX = ".gguf"
 _READING = threading.RLock()  # one_reading patches the gguf module: one load at a time
+_reading = False  # a one_reading block is open (in the thread holding _READING)
 
 
 def gguf_location(path: str | Path) -> tuple[str, str] | None:
@@ -95,8 +96,9 @@ def one_reading() -> Iterator[None]:
     instead of ~14 s, its tokenizer then in under 1 s. Re-entrant; one load at a time."""
     import gguf
 
+    global _reading
     with _READING:
-        if getattr(gguf.GGUFReader, "_distilvit_memo", False):
+        if _reading:
             yield  # an enclosing block already shares its readers
             return
         real_reader, real_name_map = gguf.GGUFReader, gguf.get_tensor_name_map
@@ -108,12 +110,13 @@ def one_reading() -> Iterator[None]:
                 readers[key] = real_reader(path, mode)
             return readers[key]
 
-        shared_reader._distilvit_memo = True  # type: ignore[attr-defined]
         gguf.GGUFReader = shared_reader
         gguf.get_tensor_name_map = functools.cache(real_name_map)
+        _reading = True
         try:
             yield
         finally:
+            _reading = False
             gguf.GGUFReader, gguf.get_tensor_name_map = real_reader, real_name_map
 
 
